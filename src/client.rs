@@ -1,0 +1,376 @@
+//! The [`Client`]: one application registration at one authority, and the three grants.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::HeaderValue;
+use tracing::Instrument as _;
+use url::form_urlencoded;
+
+use crate::authority::Authority;
+use crate::error::{Error, Result};
+use crate::grant::{ClientSecretUse, Grant};
+use crate::secret::{ClientSecret, Password, RefreshToken};
+use crate::token::{Scopes, Token};
+use crate::transport::{FormRequest, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+
+/// How a confidential client proves its identity to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuthentication {
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`). B2C needs
+    /// this: Basic authentication has been seen to fail with AADB2C90085.
+    #[default]
+    FormBody,
+    /// HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1), for other OAuth2 servers: the
+    /// ID and secret are form-encoded, joined with `:` and base64-encoded.
+    Basic,
+}
+
+/// Gets tokens from one authority for one application registration.
+///
+/// A cheap-to-clone handle (`Arc` inside): clone it into every task; all clones share one
+/// connection pool.
+///
+/// ```no_run
+/// use b2c_token::{Authority, Client, Password, Scopes};
+///
+/// # async fn demo() -> Result<(), b2c_token::Error> {
+/// let client = Client::builder(Authority::b2c("contoso", "B2C_1_ropc")?, "11111111-1111-1111-1111-111111111111")
+///     .build()?;
+/// let token = client
+///     .acquire_token_by_password("alice@contoso.com", &Password::new("correct horse"), &Scopes::empty())
+///     .await?;
+/// assert!(token.refresh_token().is_some());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    authority: Authority,
+    client_id: String,
+    client_secret: Option<ClientSecret>,
+    client_authentication: ClientAuthentication,
+    send_response_type: bool,
+    refresh_resource: Option<String>,
+    transport: Transport,
+}
+
+impl Client {
+    /// Starts a client for `client_id` (the Application (client) ID of the registration).
+    pub fn builder(authority: Authority, client_id: &str) -> ClientBuilder {
+        ClientBuilder {
+            authority,
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            client_authentication: ClientAuthentication::FormBody,
+            send_response_type: false,
+            refresh_resource: None,
+            http: None,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// The authority tokens come from.
+    #[must_use]
+    pub fn authority(&self) -> &Authority {
+        &self.inner.authority
+    }
+
+    /// The application (client) ID.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// Whether a client secret is configured.
+    #[must_use]
+    pub fn is_confidential(&self) -> bool {
+        self.inner.client_secret.is_some()
+    }
+
+    /// Resource-owner password credentials (ROPC): a local account's username and password.
+    ///
+    /// Empty `scopes` means B2C's documented default, `openid {client_id} offline_access`,
+    /// which returns an access token for the app itself, an ID token and a refresh token.
+    /// ROPC is a public-client flow: the client secret is never sent, even if configured.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] with [`crate::B2cCode::InvalidCredentials`] for a wrong username or
+    /// password (do not retry it: B2C locks accounts), other [`Error`]s as documented there.
+    pub async fn acquire_token_by_password(&self, username: &str, password: &Password, scopes: &Scopes) -> Result<Token> {
+        if username.trim().is_empty() {
+            return Err(Error::config("the username is empty"));
+        }
+        self.request(Grant::Password { username, password }, scopes).await
+    }
+
+    /// Client credentials: the application's own identity, for daemon-to-API calls.
+    ///
+    /// `scopes` is normally one `{App ID URI}/.default`, e.g.
+    /// `https://contoso.onmicrosoft.com/api/.default`. Needs a client secret.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a secret or scopes; [`Error::Rejected`] with
+    /// [`crate::B2cCode::ClientSecretMismatch`] for a wrong secret, and so on.
+    pub async fn acquire_token_by_client_credentials(&self, scopes: &Scopes) -> Result<Token> {
+        self.request(Grant::ClientCredentials, scopes).await
+    }
+
+    /// Shorter name for [`Client::acquire_token_by_client_credentials`].
+    ///
+    /// # Errors
+    /// As [`Client::acquire_token_by_client_credentials`].
+    pub async fn client_credentials(&self, scopes: &Scopes) -> Result<Token> {
+        self.acquire_token_by_client_credentials(scopes).await
+    }
+
+    /// Redeems a refresh token for new tokens (and a new refresh token: keep it, B2C rotates).
+    ///
+    /// Sends `scope` (empty means `openid {client_id} offline_access`), plus `resource` if
+    /// [`ClientBuilder::refresh_resource`] was set. The client secret is sent if configured:
+    /// for a refresh token from ROPC use a client without a secret (B2C answers AADB2C90084
+    /// otherwise). The policy and client must be the ones that issued the token.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] where [`Error::is_invalid_grant`] is true when the refresh token
+    /// expired or was revoked: sign in again with the original grant.
+    pub async fn acquire_token_by_refresh_token(&self, refresh_token: &RefreshToken, scopes: &Scopes) -> Result<Token> {
+        self.refresh(refresh_token, scopes, false).await
+    }
+
+    /// Refresh; `public` marks a refresh token from ROPC, redeemed without the secret.
+    pub(crate) async fn refresh(&self, refresh_token: &RefreshToken, scopes: &Scopes, public: bool) -> Result<Token> {
+        let resource = self.inner.refresh_resource.as_deref();
+        self.request(Grant::RefreshToken { refresh_token, resource, public }, scopes).await
+    }
+
+    /// Every grant ends here: build the form, add client authentication, send.
+    async fn request(&self, grant: Grant<'_>, scopes: &Scopes) -> Result<Token> {
+        let inner = &*self.inner;
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "b2c_token.request",
+            grant = grant.kind().grant_type(),
+            host = inner.authority.host(),
+            policy = inner.authority.policy().map(|p| p.as_str()),
+            client_request_id = %client_request_id,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+
+        let scope_value = if !scopes.is_empty() {
+            scopes.to_string()
+        } else if grant.defaults_scopes_to_ropc() {
+            format!("openid {} offline_access", inner.client_id)
+        } else {
+            return Err(Error::config(
+                "client credentials need a scope such as https://contoso.onmicrosoft.com/api/.default",
+            ));
+        };
+
+        let secret = match (grant.client_secret_use(), &inner.client_secret) {
+            (ClientSecretUse::Never, _) => None,
+            (_, Some(secret)) => Some(secret),
+            (ClientSecretUse::IfConfigured, None) => None,
+            (ClientSecretUse::Required, None) => {
+                return Err(Error::config(
+                    "client credentials need a client secret: set ClientBuilder::client_secret (the secret's value, not its ID)",
+                ))
+            }
+        };
+
+        let mut params: Vec<(&'static str, &str)> = Vec::with_capacity(8);
+        grant.push_params(&mut params);
+        params.push(("scope", &scope_value));
+        if grant.kind() == crate::GrantKind::Password && inner.send_response_type {
+            params.push(("response_type", "token id_token"));
+        }
+        let mut basic_auth = None;
+        match (secret, inner.client_authentication) {
+            (Some(secret), ClientAuthentication::Basic) => {
+                params.push(("client_id", &inner.client_id));
+                basic_auth = Some(basic_authorization(&inner.client_id, secret)?);
+            }
+            (Some(secret), ClientAuthentication::FormBody) => {
+                params.push(("client_id", &inner.client_id));
+                params.push(("client_secret", secret.expose_secret()));
+            }
+            (None, _) => params.push(("client_id", &inner.client_id)),
+        }
+        let body = form_urlencoded::Serializer::new(String::with_capacity(256)).extend_pairs(params).finish();
+
+        let mut secrets: Vec<&str> = grant.secrets().into_iter().collect();
+        if let Some(secret) = secret {
+            secrets.push(secret.expose_secret());
+        }
+        let request = FormRequest {
+            url: inner.authority.token_endpoint(),
+            body,
+            basic_auth,
+            client_request_id: &client_request_id,
+            requested_scopes: scopes.clone(),
+            secrets,
+        };
+        let result = inner.transport.send(request).instrument(span.clone()).await;
+        match &result {
+            Ok(_) => {
+                span.record("outcome", "token");
+            }
+            Err(error) => {
+                if let Some(status) = error.status() {
+                    span.record("status", status);
+                }
+                span.record("outcome", tracing::field::display(error_kind(error)));
+                let _entered = span.enter();
+                tracing::debug!(code = error.b2c_code().map(tracing::field::display), "token request failed");
+            }
+        }
+        result
+    }
+}
+
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Config(_) => "config",
+        Error::Rejected(_) => "rejected",
+        Error::UnexpectedResponse(_) => "unexpected_response",
+        Error::Transport { .. } => "transport",
+    }
+}
+
+/// RFC 6749 §2.3.1: form-encode the ID and secret, join with `:`, base64.
+fn basic_authorization(client_id: &str, secret: &ClientSecret) -> Result<HeaderValue> {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(client_id), encode(secret.expose_secret()));
+    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    let mut header =
+        HeaderValue::from_str(&value).map_err(|_| Error::config("client credentials do not form a valid header"))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("Client")
+            .field("token_endpoint", &inner.authority.token_endpoint().as_str())
+            .field("client_id", &inner.client_id)
+            .field("client_secret", &inner.client_secret)
+            .field("client_authentication", &inner.client_authentication)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Client`]; nothing is checked until [`ClientBuilder::build`].
+#[must_use]
+pub struct ClientBuilder {
+    authority: Authority,
+    client_id: String,
+    client_secret: Option<ClientSecret>,
+    client_authentication: ClientAuthentication,
+    send_response_type: bool,
+    refresh_resource: Option<String>,
+    http: Option<reqwest::Client>,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// The client secret, for client credentials (and refreshing confidential grants).
+    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// How the secret is sent. Default: in the form body, which B2C requires.
+    pub fn client_authentication(mut self, method: ClientAuthentication) -> Self {
+        self.client_authentication = method;
+        self
+    }
+
+    /// Send `response_type=token id_token` with ROPC, as B2C's ROPC article shows. Off by
+    /// default: MSAL omits it, and sending it needs the implicit-flow setting (AADB2C90057).
+    pub fn send_response_type(mut self, send: bool) -> Self {
+        self.send_response_type = send;
+        self
+    }
+
+    /// Also send `resource={resource}` when refreshing, as B2C's ROPC article shows.
+    pub fn refresh_resource(mut self, resource: impl Into<String>) -> Self {
+        self.refresh_resource = Some(resource.into());
+        self
+    }
+
+    /// Share an existing `reqwest::Client` (and its connection pool). Configure it not to
+    /// follow redirects (`reqwest::redirect::Policy::none()`): a redirected POST would carry
+    /// the form, secrets included, to wherever the server points. The SDK's own default does so.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Total time allowed for one token request. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect, for the SDK's own HTTP client. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty or malformed client ID, a zero timeout, or an HTTP
+    /// client that cannot be built.
+    pub fn build(self) -> Result<Client> {
+        let client_id = self.client_id.trim().to_owned();
+        if client_id.is_empty() || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::config(format!(
+                "client ID {:?} is not valid: use the Application (client) ID from the app registration",
+                self.client_id
+            )));
+        }
+        if self.client_secret.as_ref().is_some_and(|s| s.expose_secret().is_empty()) {
+            return Err(Error::config("the client secret is empty"));
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(Error::config("timeouts must be longer than zero"));
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => Transport::default_http_client(self.timeout, self.connect_timeout)?,
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                authority: self.authority,
+                client_id,
+                client_secret: self.client_secret,
+                client_authentication: self.client_authentication,
+                send_response_type: self.send_response_type,
+                refresh_resource: self.refresh_resource,
+                transport: Transport { http, timeout: self.timeout },
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("token_endpoint", &self.authority.token_endpoint().as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,94 @@
+//! Headless Azure AD B2C access tokens for Rust services.
+//!
+//! B2C's documentation assumes a browser; daemons and back-end jobs have none. This crate
+//! gets tokens with the three grants that need no person at the keyboard, and tells you
+//! precisely what went wrong when B2C says no:
+//!
+//! * [`Authority`] builds the token endpoint from tenant + policy in every form B2C serves
+//!   (path, `?p=`, `tfp`, tenant GUID, custom domain, China cloud), or takes any OAuth2 token
+//!   URL as given.
+//! * [`Client`] sends the grants: [`Client::acquire_token_by_password`] (ROPC),
+//!   [`Client::acquire_token_by_client_credentials`] and
+//!   [`Client::acquire_token_by_refresh_token`], each as one form-encoded POST.
+//! * [`Token`] reads B2C's quirky responses (`expires_in` as a number *or* a string, no
+//!   access token for `openid`-only requests) into absolute expiry times.
+//! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`]
+//!   (`AADB2C90225`, ...), the correlation ID and a one-line fix.
+//!
+//! Secrets ([`Password`], [`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`IdToken`])
+//! are zeroized on drop and never appear in `Debug`, `Display`, errors or logs.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use b2c_token::{Authority, Client, Scopes};
+//!
+//! # async fn demo() -> Result<(), b2c_token::Error> {
+//! let authority = Authority::b2c("contoso", "B2C_1_signin")?;
+//! let client = Client::builder(authority, "22222222-2222-2222-2222-222222222222")
+//!     .client_secret(std::env::var("B2C_CLIENT_SECRET").unwrap_or_default())
+//!     .build()?;
+//! let scopes = Scopes::new(["https://contoso.onmicrosoft.com/api/.default"])?;
+//! let token = client.acquire_token_by_client_credentials(&scopes).await?;
+//! let bearer = token.access_token().expect("client credentials return an access token");
+//! # let _ = bearer;
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
+//!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub, clippy::unwrap_used)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod authority;
+mod b2c_code;
+mod client;
+mod error;
+mod grant;
+mod secret;
+mod token;
+mod transport;
+
+pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
+pub use b2c_code::{B2cCode, Retry};
+pub use client::{Client, ClientAuthentication, ClientBuilder};
+pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
+pub use grant::GrantKind;
+pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
+pub use token::{Scopes, Token};
+
+#[cfg(test)]
+mod auto_traits {
+    //! Compile-time checks: handles cross threads, and clones of them are cheap `Arc` bumps.
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn cheap_clone<T: Clone>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<Client>();
+        send_sync::<Token>();
+        send_sync::<Authority>();
+        send_sync::<Error>();
+        send_sync::<AccessToken>();
+        send_sync::<RefreshToken>();
+        cheap_clone::<Client>();
+        cheap_clone::<Token>();
+        // Client and Token are one Arc each: cloning copies a pointer.
+        assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<Token>(), std::mem::size_of::<usize>());
+    }
+
+    #[allow(dead_code)]
+    fn futures_are_send(client: &Client, password: &Password, scopes: &Scopes, refresh: &RefreshToken) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(client.acquire_token_by_password("u", password, scopes));
+        is_send(client.acquire_token_by_client_credentials(scopes));
+        is_send(client.acquire_token_by_refresh_token(refresh, scopes));
+    }
+}

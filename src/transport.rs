@@ -1,0 +1,189 @@
+//! The one POST path: headers, timeout, body cap, and turning a response into a token or a
+//! typed error (status first, then content type, then "does the JSON hold a token").
+
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use url::Url;
+
+use crate::error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
+use crate::token::{parse_error_body, parse_token_response, Scopes, SentAt, Token};
+
+/// The `User-Agent` sent with every token request.
+pub(crate) const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// Token responses are a few kilobytes; anything past this is not a token response, and
+/// reading it all would let a broken or hostile server exhaust memory.
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Default total timeout of one token request.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default connect timeout.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP side of a [`crate::Client`].
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) timeout: Duration,
+}
+
+/// One form POST, ready to send.
+pub(crate) struct FormRequest<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) body: String,
+    pub(crate) basic_auth: Option<HeaderValue>,
+    pub(crate) client_request_id: &'a str,
+    pub(crate) requested_scopes: Scopes,
+    /// Secret values sent in this request: scrubbed from any text the server echoes back.
+    pub(crate) secrets: Vec<&'a str>,
+}
+
+impl Transport {
+    /// The SDK's own HTTP client: rustls, no redirects (a redirect would re-send the form,
+    /// secrets included, to wherever the server points), bounded timeouts.
+    pub(crate) fn default_http_client(timeout: Duration, connect_timeout: Duration) -> Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))
+    }
+
+    pub(crate) async fn send(&self, request: FormRequest<'_>) -> Result<Token> {
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if let Ok(id) = HeaderValue::from_str(request.client_request_id) {
+            headers.insert("client-request-id", id);
+            headers.insert("return-client-request-id", HeaderValue::from_static("true"));
+        }
+        if let Some(mut basic) = request.basic_auth.clone() {
+            basic.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, basic);
+        }
+
+        let sent = SentAt::now();
+        let response = self
+            .http
+            .post(request.url.clone())
+            .headers(headers)
+            .timeout(self.timeout)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let unexpected = |kind: UnexpectedKind| {
+            let mut response = UnexpectedResponse::new(status, content_type.clone(), kind);
+            response.client_request_id = Some(request.client_request_id.to_owned());
+            response.retry_after = retry_after;
+            Error::UnexpectedResponse(Box::new(response))
+        };
+
+        let body = match read_capped(response, MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => return Err(unexpected(UnexpectedKind::BodyTooLarge { limit: MAX_BODY_BYTES })),
+            Err(BodyError::Transport(e)) => return Err(transport_error(e)),
+        };
+
+        // An OAuth error body is a rejection whatever the status (some servers send 200).
+        if let Some((error, description)) = parse_error_body(&body) {
+            let description = scrub(&description, &request.secrets);
+            let error = scrub(&error, &request.secrets);
+            let mut rejection = Rejection::from_oauth_error(status, error, &description);
+            rejection.client_request_id = Some(request.client_request_id.to_owned());
+            rejection.retry_after = retry_after;
+            return Err(Error::Rejected(Box::new(rejection)));
+        }
+        if !(200..300).contains(&status) {
+            return Err(unexpected(UnexpectedKind::ErrorStatus));
+        }
+        let looks_like_json = match content_type.as_deref() {
+            Some(ct) => ct.to_ascii_lowercase().contains("json"),
+            // No content type: judge by the first byte rather than refuse a plausible token.
+            None => body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+        };
+        if !looks_like_json {
+            return Err(unexpected(UnexpectedKind::NotJson));
+        }
+        parse_token_response(&body, request.requested_scopes, sent).map_err(unexpected)
+    }
+}
+
+/// Replaces any secret this request sent with `[REDACTED]`: a server that echoes its input
+/// must not carry a password into an error message.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if text.contains(secret) {
+            text = text.replace(secret, "[REDACTED]");
+        }
+    }
+    text
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(response.content_length().map_or(4096, |len| len as usize));
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn transport_error(e: reqwest::Error) -> Error {
+    let timed_out = e.is_timeout();
+    let message = if timed_out {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect to the token endpoint".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "connection failed while reading the response".to_owned()
+    } else if e.is_request() {
+        "could not send the request (connection dropped?)".to_owned()
+    } else {
+        "HTTP error".to_owned()
+    };
+    Error::Transport { message, timed_out, source: Box::new(e.without_url()) }
+}
+
+/// `Retry-After` as delta-seconds. (HTTP-date is handled where retries are.)
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_every_occurrence() {
+        assert_eq!(scrub("bad password hunter2 (hunter2)", &["hunter2"]), "bad password [REDACTED] ([REDACTED])");
+        assert_eq!(scrub("nothing here", &["", "zz"]), "nothing here");
+    }
+}
