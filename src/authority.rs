@@ -163,7 +163,6 @@ impl Authority {
     }
 
     /// A builder for the other forms: `?p=`, `tfp`, tenant GUID, custom domain, China cloud.
-    #[must_use]
     pub fn builder(tenant: &str, policy: &str) -> AuthorityBuilder {
         AuthorityBuilder {
             tenant: tenant.to_owned(),
@@ -205,7 +204,11 @@ impl Authority {
             .find(|(name, _)| name == "p")
             .map(|(_, value)| Policy::new(&value))
             .transpose()?;
-        Ok(Self { token_endpoint, metadata_endpoint: None, policy })
+        Ok(Self {
+            token_endpoint,
+            metadata_endpoint: None,
+            policy,
+        })
     }
 
     /// The URL token requests are POSTed to.
@@ -332,7 +335,8 @@ impl AuthorityBuilder {
                     )
                 })?;
                 let host = format!("https://{name}.{}/", cloud.login_domain());
-                Url::parse(&host).map_err(|e| Error::config(format!("tenant {name:?} does not make a valid host: {e}")))?
+                Url::parse(&host)
+                    .map_err(|e| Error::config(format!("tenant {name:?} does not make a valid host: {e}")))?
             }
         };
         let tenant_segment = match (tenant_id, &tenant.name) {
@@ -379,7 +383,11 @@ impl Tenant {
     fn parse(input: &str) -> Result<Self> {
         let lowered = input.trim().to_ascii_lowercase();
         if let Ok(id) = parse_guid(&lowered) {
-            return Ok(Self { name: None, id: Some(id), implied_cloud: None });
+            return Ok(Self {
+                name: None,
+                id: Some(id),
+                implied_cloud: None,
+            });
         }
         let (name, implied_cloud) = [
             (".onmicrosoft.com", Some(Cloud::Global)),
@@ -400,7 +408,11 @@ impl Tenant {
                 "tenant {input:?} is not valid: use the tenant name (contoso), its domain (contoso.onmicrosoft.com) or its GUID"
             )));
         }
-        Ok(Self { name: Some(name), id: None, implied_cloud })
+        Ok(Self {
+            name: Some(name),
+            id: None,
+            implied_cloud,
+        })
     }
 }
 
@@ -409,16 +421,26 @@ fn parse_guid(input: &str) -> Result<String> {
     // Only the hyphenated 36-character form B2C prints: other uuid spellings are accepted by
     // the uuid crate but would be a surprising way to write a tenant ID.
     if input.len() != 36 {
-        return Err(Error::config(format!("tenant ID {input:?} is not a GUID like 00000000-0000-0000-0000-000000000000")));
+        return Err(Error::config(format!(
+            "tenant ID {input:?} is not a GUID like 00000000-0000-0000-0000-000000000000"
+        )));
     }
     uuid::Uuid::parse_str(input)
         .map(|id| id.hyphenated().to_string())
-        .map_err(|_| Error::config(format!("tenant ID {input:?} is not a GUID like 00000000-0000-0000-0000-000000000000")))
+        .map_err(|_| {
+            Error::config(format!(
+                "tenant ID {input:?} is not a GUID like 00000000-0000-0000-0000-000000000000"
+            ))
+        })
 }
 
 fn parse_custom_domain(domain: &str) -> Result<Url> {
     let domain = domain.trim();
-    let with_scheme = if domain.contains("://") { domain.to_owned() } else { format!("https://{domain}") };
+    let with_scheme = if domain.contains("://") {
+        domain.to_owned()
+    } else {
+        format!("https://{domain}")
+    };
     let url = Url::parse(&with_scheme)
         .map_err(|e| Error::config(format!("custom domain {domain:?} is not a host name or base URL: {e}")))?;
     require_secure(&url, "custom domain")?;
@@ -444,7 +466,9 @@ pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
         return Err(Error::config(format!("{what} has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::config(format!("{what} must not embed credentials (user:password@)")));
+        return Err(Error::config(format!(
+            "{what} must not embed credentials (user:password@)"
+        )));
     }
     Ok(())
 }
@@ -469,7 +493,13 @@ mod tests {
 
     #[test]
     fn tenant_spellings_give_the_same_url() {
-        for tenant in ["contoso", "Contoso", "contoso.onmicrosoft.com", "contoso.b2clogin.com", " contoso "] {
+        for tenant in [
+            "contoso",
+            "Contoso",
+            "contoso.onmicrosoft.com",
+            "contoso.b2clogin.com",
+            " contoso ",
+        ] {
             assert_eq!(
                 token_url(Authority::builder(tenant, "B2C_1_ropc")),
                 "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_ropc/oauth2/v2.0/token",
@@ -490,7 +520,11 @@ mod tests {
             "https://contoso.b2clogin.com/tfp/contoso.onmicrosoft.com/B2C_1_ropc/oauth2/v2.0/token"
         );
         assert_eq!(
-            token_url(Authority::builder(guid, "B2C_1_ropc").custom_domain("login.contoso.com").policy_form(PolicyForm::Query)),
+            token_url(
+                Authority::builder(guid, "B2C_1_ropc")
+                    .custom_domain("login.contoso.com")
+                    .policy_form(PolicyForm::Query)
+            ),
             format!("https://login.contoso.com/{guid}/oauth2/v2.0/token?p=B2C_1_ropc")
         );
         assert_eq!(
@@ -505,12 +539,18 @@ mod tests {
 
     #[test]
     fn metadata_follows_the_form() {
-        let query = Authority::builder("contoso", "B2C_1_x").policy_form(PolicyForm::Query).build().unwrap();
+        let query = Authority::builder("contoso", "B2C_1_x")
+            .policy_form(PolicyForm::Query)
+            .build()
+            .unwrap();
         assert_eq!(
             query.metadata_endpoint().unwrap().as_str(),
             "https://contoso.b2clogin.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration?p=B2C_1_x"
         );
-        let tfp = Authority::builder("contoso", "B2C_1_x").policy_form(PolicyForm::Tfp).build().unwrap();
+        let tfp = Authority::builder("contoso", "B2C_1_x")
+            .policy_form(PolicyForm::Tfp)
+            .build()
+            .unwrap();
         assert_eq!(
             tfp.metadata_endpoint().unwrap().as_str(),
             "https://contoso.b2clogin.com/tfp/contoso.onmicrosoft.com/B2C_1_x/v2.0/.well-known/openid-configuration"
@@ -529,9 +569,15 @@ mod tests {
             Authority::builder("contoso", "B2C_1_x?p=y").build(),
             Authority::builder("contoso", "B2C_1_x").tenant_id("not-a-guid").build(),
             Authority::builder("00000000-0000-0000-0000-000000000001", "B2C_1_x").build(),
-            Authority::builder("contoso", "B2C_1_x").custom_domain("http://login.contoso.com").build(),
-            Authority::builder("contoso", "B2C_1_x").custom_domain("ftp://login.contoso.com").build(),
-            Authority::builder("contoso", "B2C_1_x").custom_domain("https://u:p@login.contoso.com").build(),
+            Authority::builder("contoso", "B2C_1_x")
+                .custom_domain("http://login.contoso.com")
+                .build(),
+            Authority::builder("contoso", "B2C_1_x")
+                .custom_domain("ftp://login.contoso.com")
+                .build(),
+            Authority::builder("contoso", "B2C_1_x")
+                .custom_domain("https://u:p@login.contoso.com")
+                .build(),
         ];
         for result in bad {
             assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
@@ -547,7 +593,8 @@ mod tests {
         assert!(Authority::from_token_url("http://10.0.0.1/token").is_err());
         assert!(Authority::from_token_url("https://u:p@idp.example.com/token").is_err());
         assert!(Authority::from_token_url("not a url").is_err());
-        let with_policy = Authority::from_token_url("https://x.b2clogin.com/x.onmicrosoft.com/oauth2/v2.0/token?p=b2c_1a_x").unwrap();
+        let with_policy =
+            Authority::from_token_url("https://x.b2clogin.com/x.onmicrosoft.com/oauth2/v2.0/token?p=b2c_1a_x").unwrap();
         assert_eq!(with_policy.policy(), Some(&Policy::new("B2C_1A_X").unwrap()));
     }
 }

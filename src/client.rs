@@ -104,7 +104,12 @@ impl Client {
     /// # Errors
     /// [`Error::Rejected`] with [`crate::B2cCode::InvalidCredentials`] for a wrong username or
     /// password (do not retry it: B2C locks accounts), other [`Error`]s as documented there.
-    pub async fn acquire_token_by_password(&self, username: &str, password: &Password, scopes: &Scopes) -> Result<Token> {
+    pub async fn acquire_token_by_password(
+        &self,
+        username: &str,
+        password: &Password,
+        scopes: &Scopes,
+    ) -> Result<Token> {
         if username.trim().is_empty() {
             return Err(Error::config("the username is empty"));
         }
@@ -148,7 +153,15 @@ impl Client {
     /// Refresh; `public` marks a refresh token from ROPC, redeemed without the secret.
     pub(crate) async fn refresh(&self, refresh_token: &RefreshToken, scopes: &Scopes, public: bool) -> Result<Token> {
         let resource = self.inner.refresh_resource.as_deref();
-        self.request(Grant::RefreshToken { refresh_token, resource, public }, scopes).await
+        self.request(
+            Grant::RefreshToken {
+                refresh_token,
+                resource,
+                public,
+            },
+            scopes,
+        )
+        .await
     }
 
     /// Every grant ends here: build the form, add client authentication, send.
@@ -204,7 +217,9 @@ impl Client {
             }
             (None, _) => params.push(("client_id", &inner.client_id)),
         }
-        let body = form_urlencoded::Serializer::new(String::with_capacity(256)).extend_pairs(params).finish();
+        let body = form_urlencoded::Serializer::new(String::with_capacity(256))
+            .extend_pairs(params)
+            .finish();
 
         let mut secrets: Vec<&str> = grant.secrets().into_iter().collect();
         if let Some(secret) = secret {
@@ -229,7 +244,10 @@ impl Client {
                 }
                 span.record("outcome", tracing::field::display(error_kind(error)));
                 let _entered = span.enter();
-                tracing::debug!(code = error.b2c_code().map(tracing::field::display), "token request failed");
+                tracing::debug!(
+                    code = error.b2c_code().map(tracing::field::display),
+                    "token request failed"
+                );
             }
         }
         result
@@ -249,7 +267,10 @@ fn error_kind(error: &Error) -> &'static str {
 fn basic_authorization(client_id: &str, secret: &ClientSecret) -> Result<HeaderValue> {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let credentials = format!("{}:{}", encode(client_id), encode(secret.expose_secret()));
-    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
     let mut header =
         HeaderValue::from_str(&value).map_err(|_| Error::config("client credentials do not form a valid header"))?;
     header.set_sensitive(true);
@@ -341,7 +362,11 @@ impl ClientBuilder {
                 self.client_id
             )));
         }
-        if self.client_secret.as_ref().is_some_and(|s| s.expose_secret().is_empty()) {
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().is_empty())
+        {
             return Err(Error::config("the client secret is empty"));
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
@@ -359,7 +384,10 @@ impl ClientBuilder {
                 client_authentication: self.client_authentication,
                 send_response_type: self.send_response_type,
                 refresh_resource: self.refresh_resource,
-                transport: Transport { http, timeout: self.timeout },
+                transport: Transport {
+                    http,
+                    timeout: self.timeout,
+                },
             }),
         })
     }

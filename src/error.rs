@@ -75,7 +75,10 @@ impl Error {
         match self {
             Self::Rejected(rejection) => {
                 rejection.error() == "invalid_grant"
-                    || matches!(rejection.b2c_code(), Some(B2cCode::GrantExpired | B2cCode::GrantRevoked))
+                    || matches!(
+                        rejection.b2c_code(),
+                        Some(B2cCode::GrantExpired | B2cCode::GrantRevoked)
+                    )
             }
             _ => false,
         }
@@ -325,7 +328,13 @@ pub struct UnexpectedResponse {
 
 impl UnexpectedResponse {
     pub(crate) fn new(status: u16, content_type: Option<String>, kind: UnexpectedKind) -> Self {
-        Self { status: Some(status), content_type, kind, client_request_id: None, retry_after: None }
+        Self {
+            status: Some(status),
+            content_type,
+            kind,
+            client_request_id: None,
+            retry_after: None,
+        }
     }
 
     /// The HTTP status, when the response got as far as having one.
@@ -403,7 +412,10 @@ mod tests {
             "AADB2C90225: The username or password provided in the request are invalid.\r\nCorrelation ID: 9b3c19e2-6084-4bcd-b7d3-aab8d2c34dd9\r\nTimestamp: 2019-01-30 13:35:09Z\r\n",
         );
         assert_eq!(r.b2c_code(), Some(B2cCode::InvalidCredentials));
-        assert_eq!(r.message(), "The username or password provided in the request are invalid.");
+        assert_eq!(
+            r.message(),
+            "The username or password provided in the request are invalid."
+        );
         assert_eq!(r.correlation_id(), Some("9b3c19e2-6084-4bcd-b7d3-aab8d2c34dd9"));
         assert_eq!(r.timestamp(), Some("2019-01-30 13:35:09Z"));
     }
@@ -431,7 +443,11 @@ mod tests {
 
     #[test]
     fn display_is_one_actionable_line() {
-        let r = Rejection::from_oauth_error(400, "invalid_request".into(), "AADB2C90084: Public clients should not send a client_secret.");
+        let r = Rejection::from_oauth_error(
+            400,
+            "invalid_request".into(),
+            "AADB2C90084: Public clients should not send a client_secret.",
+        );
         let text = Error::Rejected(Box::new(r)).to_string();
         assert_eq!(
             text,
@@ -441,13 +457,29 @@ mod tests {
 
     #[test]
     fn retryability_follows_status_and_code() {
-        let throttled = Error::Rejected(Box::new(Rejection::from_oauth_error(400, "invalid_request".into(), "AADB2C90244: busy")));
+        let throttled = Error::Rejected(Box::new(Rejection::from_oauth_error(
+            400,
+            "invalid_request".into(),
+            "AADB2C90244: busy",
+        )));
         assert!(throttled.is_retryable());
-        let bad_password = Error::Rejected(Box::new(Rejection::from_oauth_error(400, "access_denied".into(), "AADB2C90225: no")));
+        let bad_password = Error::Rejected(Box::new(Rejection::from_oauth_error(
+            400,
+            "access_denied".into(),
+            "AADB2C90225: no",
+        )));
         assert!(!bad_password.is_retryable());
-        let not_found = Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(404, None, UnexpectedKind::ErrorStatus)));
+        let not_found = Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
+            404,
+            None,
+            UnexpectedKind::ErrorStatus,
+        )));
         assert!(!not_found.is_retryable());
-        let unavailable = Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(503, None, UnexpectedKind::ErrorStatus)));
+        let unavailable = Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
+            503,
+            None,
+            UnexpectedKind::ErrorStatus,
+        )));
         assert!(unavailable.is_retryable());
     }
 }

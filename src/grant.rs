@@ -41,11 +41,18 @@ pub(crate) enum ClientSecretUse {
 
 /// One grant with its inputs.
 pub(crate) enum Grant<'a> {
-    Password { username: &'a str, password: &'a Password },
+    Password {
+        username: &'a str,
+        password: &'a Password,
+    },
     ClientCredentials,
     /// `public` marks a refresh token that came from a public-client grant (ROPC), which
     /// must be redeemed without the secret.
-    RefreshToken { refresh_token: &'a RefreshToken, resource: Option<&'a str>, public: bool },
+    RefreshToken {
+        refresh_token: &'a RefreshToken,
+        resource: Option<&'a str>,
+        public: bool,
+    },
 }
 
 impl Grant<'_> {
@@ -79,7 +86,11 @@ impl Grant<'_> {
                 params.push(("password", password.expose_secret()));
             }
             Self::ClientCredentials => {}
-            Self::RefreshToken { refresh_token, resource, .. } => {
+            Self::RefreshToken {
+                refresh_token,
+                resource,
+                ..
+            } => {
                 params.push(("refresh_token", refresh_token.expose_secret()));
                 if let Some(resource) = resource {
                     params.push(("resource", resource));

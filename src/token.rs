@@ -92,8 +92,13 @@ fn validate_scope(scope: &str) -> Result<()> {
         )));
     }
     // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    if let Some(bad) = scope.chars().find(|&c| !matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')) {
-        return Err(Error::config(format!("scope {scope:?} contains {bad:?}, which a scope may not contain")));
+    if let Some(bad) = scope
+        .chars()
+        .find(|&c| !matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E'))
+    {
+        return Err(Error::config(format!(
+            "scope {scope:?} contains {bad:?}, which a scope may not contain"
+        )));
     }
     Ok(())
 }
@@ -256,12 +261,19 @@ pub(crate) struct SentAt {
 
 impl SentAt {
     pub(crate) fn now() -> Self {
-        Self { instant: Instant::now(), system: SystemTime::now() }
+        Self {
+            instant: Instant::now(),
+            system: SystemTime::now(),
+        }
     }
 }
 
 /// Reads a success body into a [`Token`]. Never quotes the body in an error.
-pub(crate) fn parse_token_response(body: &[u8], requested_scopes: Scopes, sent: SentAt) -> Result<Token, UnexpectedKind> {
+pub(crate) fn parse_token_response(
+    body: &[u8],
+    requested_scopes: Scopes,
+    sent: SentAt,
+) -> Result<Token, UnexpectedKind> {
     let map = parse_object(body)?;
     let access_token = string_field(&map, "access_token")?.map(AccessToken::new);
     let id_token = string_field(&map, "id_token")?.map(IdToken::new);
@@ -269,8 +281,10 @@ pub(crate) fn parse_token_response(body: &[u8], requested_scopes: Scopes, sent: 
     if access_token.is_none() && id_token.is_none() {
         return Err(UnexpectedKind::NoToken);
     }
-    let token_type = string_field(&map, "token_type")?
-        .ok_or(UnexpectedKind::InvalidField { field: "token_type", expected: "present (e.g. \"Bearer\")" })?;
+    let token_type = string_field(&map, "token_type")?.ok_or(UnexpectedKind::InvalidField {
+        field: "token_type",
+        expected: "present (e.g. \"Bearer\")",
+    })?;
     let expires_in = seconds_field(&map, "expires_in")?;
     let expires_on = seconds_field(&map, "expires_on")?;
     let id_token_expires_in = seconds_field(&map, "id_token_expires_in")?;
@@ -307,16 +321,25 @@ pub(crate) fn parse_token_response(body: &[u8], requested_scopes: Scopes, sent: 
 pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let map = parse_object(body).ok()?;
     let error = map.get("error")?.as_str()?.to_owned();
-    let description = map.get("error_description").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let description = map
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     Some((error, description))
 }
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, UnexpectedKind> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(UnexpectedKind::InvalidField { field: "(body)", expected: "a JSON object" }),
+        Ok(_) => Err(UnexpectedKind::InvalidField {
+            field: "(body)",
+            expected: "a JSON object",
+        }),
         // serde_json's messages can quote the input; keep only the position.
-        Err(e) => Err(UnexpectedKind::MalformedJson { position: format!("line {} column {}", e.line(), e.column()) }),
+        Err(e) => Err(UnexpectedKind::MalformedJson {
+            position: format!("line {} column {}", e.line(), e.column()),
+        }),
     }
 }
 
@@ -326,14 +349,20 @@ fn string_field(map: &Map<String, Value>, field: &'static str) -> Result<Option<
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(UnexpectedKind::InvalidField { field, expected: "a string" }),
+        Some(_) => Err(UnexpectedKind::InvalidField {
+            field,
+            expected: "a string",
+        }),
     }
 }
 
 /// A time field sent as a number (`3600`) or a numeric string (`"3600"`): B2C does both,
 /// even across calls to one tenant.
 fn seconds_field(map: &Map<String, Value>, field: &'static str) -> Result<Option<u64>, UnexpectedKind> {
-    let invalid = UnexpectedKind::InvalidField { field, expected: "a whole number of seconds, as a number or a numeric string" };
+    let invalid = UnexpectedKind::InvalidField {
+        field,
+        expected: "a whole number of seconds, as a number or a numeric string",
+    };
     let seconds = match map.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_u64().ok_or(invalid)?,
@@ -349,7 +378,10 @@ fn seconds_field(map: &Map<String, Value>, field: &'static str) -> Result<Option
     // Absolute fields (`expires_on`, `not_before`) are epoch seconds; relative ones are bounded.
     let is_relative = field.ends_with("_in");
     if is_relative && seconds > MAX_LIFETIME.as_secs() {
-        return Err(UnexpectedKind::InvalidField { field, expected: "a lifetime of at most 10 years" });
+        return Err(UnexpectedKind::InvalidField {
+            field,
+            expected: "a lifetime of at most 10 years",
+        });
     }
     Ok(Some(seconds))
 }
@@ -364,7 +396,9 @@ fn seconds_until(exp: u64, now: SystemTime) -> Option<u64> {
 /// refresh, never to trust the token.
 pub(crate) fn jwt_exp(jwt: &str) -> Option<u64> {
     let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     let exp = claims.get("exp")?;
     exp.as_u64().or_else(|| exp.as_str().and_then(|s| s.parse().ok()))
@@ -389,16 +423,46 @@ mod tests {
     #[test]
     fn bad_time_fields_are_rejected_by_name() {
         for (body, field) in [
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":1.5}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":true}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":"99999999999999999999999"}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_in":999999999999}"#, "expires_in"),
-            (r#"{"access_token":"a","token_type":"Bearer","not_before":"x"}"#, "not_before"),
-            (r#"{"access_token":"a","token_type":"Bearer","expires_on":[1]}"#, "expires_on"),
-            (r#"{"access_token":"a","token_type":"Bearer","refresh_token_expires_in":"1e9"}"#, "refresh_token_expires_in"),
-            (r#"{"id_token":"a","token_type":"Bearer","id_token_expires_in":{}}"#, "id_token_expires_in"),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":1.5}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":true}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":"99999999999999999999999"}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":999999999999}"#,
+                "expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","not_before":"x"}"#,
+                "not_before",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_on":[1]}"#,
+                "expires_on",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","refresh_token_expires_in":"1e9"}"#,
+                "refresh_token_expires_in",
+            ),
+            (
+                r#"{"id_token":"a","token_type":"Bearer","id_token_expires_in":{}}"#,
+                "id_token_expires_in",
+            ),
             (r#"{"access_token":5,"token_type":"Bearer"}"#, "access_token"),
         ] {
             match parse(body) {
@@ -410,10 +474,19 @@ mod tests {
 
     #[test]
     fn no_token_and_empty_token_are_not_tokens() {
-        assert_eq!(parse(r#"{"token_type":"Bearer"}"#).unwrap_err(), UnexpectedKind::NoToken);
-        assert_eq!(parse(r#"{"access_token":"","token_type":"Bearer"}"#).unwrap_err(), UnexpectedKind::NoToken);
+        assert_eq!(
+            parse(r#"{"token_type":"Bearer"}"#).unwrap_err(),
+            UnexpectedKind::NoToken
+        );
+        assert_eq!(
+            parse(r#"{"access_token":"","token_type":"Bearer"}"#).unwrap_err(),
+            UnexpectedKind::NoToken
+        );
         assert!(matches!(parse("[1]"), Err(UnexpectedKind::InvalidField { .. })));
-        assert!(matches!(parse("{\"access_token\":"), Err(UnexpectedKind::MalformedJson { .. })));
+        assert!(matches!(
+            parse("{\"access_token\":"),
+            Err(UnexpectedKind::MalformedJson { .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]

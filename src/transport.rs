@@ -55,7 +55,10 @@ impl Transport {
     pub(crate) async fn send(&self, request: FormRequest<'_>) -> Result<Token> {
         let mut headers = HeaderMap::with_capacity(6);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         if let Ok(id) = HeaderValue::from_str(request.client_request_id) {
             headers.insert("client-request-id", id);
@@ -169,7 +172,11 @@ fn transport_error(e: reqwest::Error) -> Error {
     } else {
         "HTTP error".to_owned()
     };
-    Error::Transport { message, timed_out, source: Box::new(e.without_url()) }
+    Error::Transport {
+        message,
+        timed_out,
+        source: Box::new(e.without_url()),
+    }
 }
 
 /// `Retry-After` as delta-seconds. (HTTP-date is handled where retries are.)
@@ -183,7 +190,10 @@ mod tests {
 
     #[test]
     fn scrub_removes_every_occurrence() {
-        assert_eq!(scrub("bad password hunter2 (hunter2)", &["hunter2"]), "bad password [REDACTED] ([REDACTED])");
+        assert_eq!(
+            scrub("bad password hunter2 (hunter2)", &["hunter2"]),
+            "bad password [REDACTED] ([REDACTED])"
+        );
         assert_eq!(scrub("nothing here", &["", "zz"]), "nothing here");
     }
 }

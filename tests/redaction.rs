@@ -1,0 +1,135 @@
+//! No secret used in a request ever shows up in Debug, Display, an error or a log line.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use b2c_token::{Authority, ClientSecret, Password, RefreshToken, Scopes};
+use support::*;
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PASSWORD: &str = "Pa55-word-DO-NOT-LEAK";
+const CLIENT_SECRET: &str = "client-secret-DO-NOT-LEAK";
+const REFRESH: &str = "refresh-token-DO-NOT-LEAK";
+const ACCESS: &str = "access-token-DO-NOT-LEAK";
+const SECRETS: [&str; 4] = [PASSWORD, CLIENT_SECRET, REFRESH, ACCESS];
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{what} leaks {secret}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn no_secret_in_debug_display_errors_or_trace_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    let success = format!(
+        r#"{{"access_token":"{ACCESS}","token_type":"Bearer","expires_in":"3600","refresh_token":"{REFRESH}","id_token":"{ACCESS}"}}"#
+    );
+    // A server that echoes the secret it was sent back in its error message.
+    let echo = |secret: &str| {
+        format!(
+            r#"{{"error":"invalid_grant","error_description":"AADB2C90080: grant {secret} has expired.\r\nCorrelation ID: 00000000-0000-0000-0000-000000000000\r\n"}}"#
+        )
+    };
+    Mock::given(method("POST"))
+        .and(body_string_contains("grant_type=password"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(success.clone(), "application/json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(echo(REFRESH), "application/json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            format!(r#"{{"error":"invalid_client","error_description":"bad secret {CLIENT_SECRET}"}}"#),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+
+    let builder = client_builder(&server).client_secret(ClientSecret::new(CLIENT_SECRET));
+    let builder_debug = format!("{builder:?}");
+    let client = builder.build().unwrap();
+    let password = Password::new(PASSWORD);
+    let refresh = RefreshToken::new(REFRESH);
+
+    let token = client
+        .acquire_token_by_password("alice", &password, &Scopes::empty())
+        .await
+        .unwrap();
+    let refresh_error = client
+        .acquire_token_by_refresh_token(&refresh, &Scopes::empty())
+        .await
+        .unwrap_err();
+    let cc_error = client
+        .client_credentials(&Scopes::new(["api/.default"]).unwrap())
+        .await
+        .unwrap_err();
+    // Secrets are still usable: the redaction is only in what is printed.
+    assert_eq!(token.access_token().unwrap().expose_secret(), ACCESS);
+    assert!(refresh_error.to_string().contains("[REDACTED]"), "{refresh_error}");
+
+    let mut printed = vec![
+        ("builder Debug", builder_debug),
+        ("client Debug", format!("{client:?}")),
+        ("token Debug", format!("{token:?}")),
+        ("access Debug", format!("{:?}", token.access_token())),
+        ("refresh Debug", format!("{:?}", token.refresh_token())),
+        ("id Debug", format!("{:?}", token.id_token())),
+        ("password Debug", format!("{password:?}")),
+        ("refresh input Debug", format!("{refresh:?}")),
+        (
+            "authority Debug",
+            format!("{:?}", Authority::b2c("contoso", "B2C_1_x").unwrap()),
+        ),
+        ("prefix", token.access_token().unwrap().redacted_prefix()),
+    ];
+    for error in [&refresh_error, &cc_error] {
+        printed.push(("error Display", error.to_string()));
+        printed.push(("error Debug", format!("{error:?}")));
+        printed.push(("error alternate Debug", format!("{error:#?}")));
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            printed.push(("error source", format!("{cause} {cause:?}")));
+            source = cause.source();
+        }
+    }
+    for (what, text) in &printed {
+        assert_clean(what, text);
+    }
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("b2c_token.request"),
+        "TRACE capture saw the request spans: {logs}"
+    );
+    assert_clean("trace logs", &logs);
+}
