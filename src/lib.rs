@@ -53,6 +53,10 @@ mod secret;
 mod token;
 mod transport;
 
+#[cfg(feature = "test-tenant")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
+pub mod test_tenant;
+
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
 pub use b2c_code::{B2cCode, Retry};
 pub use client::{Client, ClientAuthentication, ClientBuilder};
@@ -92,3 +96,8 @@ mod auto_traits {
         is_send(client.acquire_token_by_refresh_token(refresh, scopes));
     }
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

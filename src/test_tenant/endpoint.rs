@@ -1,0 +1,592 @@
+//! What the fake tenant answers: routing by B2C's URL forms, the three grants with B2C's
+//! error codes, discovery and JWKS. Plain functions over a parsed request; no HTTP here.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use super::{PolicyKind, State, User};
+
+/// A redeemable refresh token's record.
+pub(super) struct RefreshGrant {
+    pub(super) username: Option<String>,
+    client_id: String,
+    policy: String,
+    scope: String,
+    expires_at: Instant,
+    pub(super) revoked: bool,
+    redeemed: bool,
+}
+
+/// An HTTP answer.
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) content_type: &'static str,
+    pub(super) body: String,
+}
+
+impl Reply {
+    fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body: body.to_string(),
+        }
+    }
+
+    pub(super) fn html(status: u16, text: &str) -> Self {
+        Self {
+            status,
+            content_type: "text/html; charset=utf-8",
+            body: format!("<!DOCTYPE html><html><head><title>Error</title></head><body><p>{text}</p></body></html>"),
+        }
+    }
+}
+
+/// What a path addresses.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    Token { policy: String },
+    Metadata { policy: String },
+    Keys { policy: String },
+}
+
+const TOKEN_TAIL: [&str; 3] = ["oauth2", "v2.0", "token"];
+const METADATA_TAIL: [&str; 3] = ["v2.0", ".well-known", "openid-configuration"];
+const KEYS_TAIL: [&str; 3] = ["discovery", "v2.0", "keys"];
+
+/// Parses every form the SDK builds: `/{tenant}/{policy}/...`, `/{tenant}/...?p={policy}`,
+/// `/tfp/{tenant}/{policy}/...` and `/te/...`, with the tenant as domain, name or GUID.
+/// `None` is B2C's 404: unknown tenant, unknown policy, or no policy at all.
+pub(super) fn route(state: &State, path: &str, query: Option<&str>) -> Option<Route> {
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s).to_ascii_lowercase())
+        .collect();
+    let mut segments: &[String] = &segments;
+    if let Some(first) = segments.first() {
+        if first == "tfp" || first == "te" {
+            segments = &segments[1..];
+        }
+    }
+    let (tenant, rest) = segments.split_first()?;
+    let config = &state.config;
+    let tenant_ok = *tenant == format!("{}.onmicrosoft.com", config.tenant) || *tenant == config.tenant_id;
+    if !tenant_ok {
+        return None;
+    }
+    let query_policy = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "p")
+            .map(|(_, v)| v.into_owned())
+    });
+    let (policy, tail) = match query_policy {
+        Some(policy) => (policy, rest),
+        None => {
+            let (policy, tail) = rest.split_first()?;
+            (policy.clone(), tail)
+        }
+    };
+    let policy = find_policy(state, &policy)?.0.clone();
+    let tail: Vec<&str> = tail.iter().map(String::as_str).collect();
+    match tail.as_slice() {
+        t if t == TOKEN_TAIL => Some(Route::Token { policy }),
+        t if t == METADATA_TAIL => Some(Route::Metadata { policy }),
+        t if t == KEYS_TAIL => Some(Route::Keys { policy }),
+        _ => None,
+    }
+}
+
+fn find_policy<'a>(state: &'a State, name: &str) -> Option<&'a (String, PolicyKind)> {
+    state.config.policies.iter().find(|(p, _)| p.eq_ignore_ascii_case(name))
+}
+
+fn percent_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+pub(super) fn app_id_uri(tenant: &str) -> String {
+    format!("https://{tenant}.onmicrosoft.com/api")
+}
+
+pub(super) fn issuer(state: &State) -> String {
+    format!("{}{}/v2.0/", state.base_url, state.config.tenant_id)
+}
+
+/// The OpenID discovery document for a policy, as B2C publishes it: endpoints in the
+/// query form with the policy lower-cased (b2c-protocol §1.2).
+pub(super) fn metadata(state: &State, policy: &str) -> Reply {
+    let base = format!("{}{}.onmicrosoft.com", state.base_url, state.config.tenant);
+    let p = policy.to_ascii_lowercase();
+    Reply::json(
+        200,
+        &json!({
+            "issuer": issuer(state),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize?p={p}"),
+            "token_endpoint": format!("{base}/oauth2/v2.0/token?p={p}"),
+            "end_session_endpoint": format!("{base}/oauth2/v2.0/logout?p={p}"),
+            "jwks_uri": format!("{base}/discovery/v2.0/keys?p={p}"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "response_types_supported": ["code", "code id_token", "code token", "code id_token token", "id_token", "id_token token", "token", "token id_token"],
+            "scopes_supported": ["openid"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "claims_supported": ["name", "emails", "idp", "sub", "tfp", "iss", "iat", "exp", "aud", "acr", "nonce", "auth_time"],
+        }),
+    )
+}
+
+pub(super) fn keys(state: &State) -> Reply {
+    Reply::json(200, &state.key.jwks())
+}
+
+/// B2C's error body: `AADB2Cnnnnn: message\r\nCorrelation ID: ...\r\nTimestamp: ...\r\n`.
+fn b2c_error(error: &str, code: u32, message: &str) -> Reply {
+    let description = format!(
+        "AADB2C{code:05}: {message}\r\nCorrelation ID: {}\r\nTimestamp: {}\r\n",
+        uuid::Uuid::new_v4(),
+        b2c_timestamp(SystemTime::now())
+    );
+    Reply::json(400, &json!({ "error": error, "error_description": description }))
+}
+
+/// `yyyy-MM-dd HH:mm:ssZ`, from epoch seconds (civil-from-days, proleptic Gregorian).
+fn b2c_timestamp(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn epoch(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The inputs of one token request.
+pub(super) struct TokenRequest<'a> {
+    pub(super) policy: &'a str,
+    pub(super) form: &'a [(String, String)],
+    pub(super) basic_auth: bool,
+}
+
+impl TokenRequest<'_> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The token endpoint.
+pub(super) fn token(state: &State, request: &TokenRequest<'_>) -> Reply {
+    if request.basic_auth {
+        // Observed B2C behaviour for client_secret_basic (b2c-protocol §3).
+        return b2c_error(
+            "invalid_grant",
+            90085,
+            "The service has encountered an internal error. Please reauthenticate and try again.",
+        );
+    }
+    let Some(client_id) = request.field("client_id") else {
+        return b2c_error(
+            "invalid_request",
+            90008,
+            "The request does not contain a client id parameter.",
+        );
+    };
+    match request.field("grant_type") {
+        Some("password") => password(state, request, client_id),
+        Some("client_credentials") => client_credentials(state, request, client_id),
+        Some("refresh_token") => refresh(state, request, client_id),
+        Some(other) => b2c_error(
+            "unsupported_grant_type",
+            90086,
+            &format!("The supplied grant_type [{other}] is not supported."),
+        ),
+        None => b2c_error(
+            "invalid_request",
+            90083,
+            "The request is missing required parameter: grant_type.",
+        ),
+    }
+}
+
+fn password(state: &State, request: &TokenRequest<'_>, client_id: &str) -> Reply {
+    let config = &state.config;
+    if request.field("client_secret").is_some() {
+        return b2c_error(
+            "invalid_request",
+            90084,
+            "Public clients should not send a client_secret when redeeming a publicly acquired grant.",
+        );
+    }
+    if !config.public_clients.iter().any(|c| c == client_id) {
+        if config.confidential_clients.iter().any(|c| c.client_id == client_id) {
+            return b2c_error(
+                "invalid_request",
+                90058,
+                "The provided application is not configured to allow public clients.",
+            );
+        }
+        return b2c_error("invalid_request", 90018, &format!("The client id '{client_id}' specified in the request is not registered in tenant '{}.onmicrosoft.com'.", config.tenant));
+    }
+    if find_policy(state, request.policy).is_some_and(|(_, kind)| *kind != PolicyKind::Ropc) {
+        return b2c_error(
+            "invalid_request",
+            90224,
+            "Resource owner flow has not been enabled for the application.",
+        );
+    }
+    let (Some(username), Some(password)) = (request.field("username"), request.field("password")) else {
+        return b2c_error(
+            "invalid_request",
+            90083,
+            "The request is missing required parameter: username or password.",
+        );
+    };
+    let Some(user) = config
+        .users
+        .iter()
+        .find(|u| u.username.eq_ignore_ascii_case(username) && u.password == password)
+    else {
+        // B2C's ROPC answers unknown users and wrong passwords alike (b2c-protocol §6.2).
+        return b2c_error(
+            "access_denied",
+            90225,
+            "The username or password provided in the request are invalid.",
+        );
+    };
+    let scope = request.field("scope").unwrap_or_default().to_owned();
+    issue_user_tokens(state, request.policy, client_id, user, &scope, false)
+}
+
+/// Tokens for a user: access token for the requested resource, ID token with `openid`,
+/// refresh token with `offline_access`.
+fn issue_user_tokens(state: &State, policy: &str, client_id: &str, user: &User, scope: &str, refreshed: bool) -> Reply {
+    if scope.is_empty() {
+        return b2c_error(
+            "invalid_request",
+            90010,
+            "The request does not contain a scope parameter.",
+        );
+    }
+    if scope.contains(',') {
+        return b2c_error(
+            "invalid_request",
+            99005,
+            "The request contains an invalid scope parameter which includes an illegal character ','.",
+        );
+    }
+    let api = app_id_uri(&state.config.tenant);
+    let mut audience: Option<(String, Option<String>)> = None; // (aud, scp)
+    let mut api_scopes: Vec<&str> = Vec::new();
+    for item in scope.split_whitespace() {
+        match item {
+            "openid" | "offline_access" | "profile" => {}
+            id if id == client_id => {
+                if audience.is_some() {
+                    return b2c_error("invalid_request", 90146, "The scope provided in request specifies more than one resource for an access token, which is not supported.");
+                }
+                audience = Some((client_id.to_owned(), None));
+            }
+            other => match other.strip_prefix(&format!("{api}/")) {
+                Some(name) if !name.is_empty() && name != ".default" => api_scopes.push(name),
+                _ => {
+                    return b2c_error(
+                        "invalid_request",
+                        90117,
+                        &format!("The scope '{other}' provided in request is not supported."),
+                    )
+                }
+            },
+        }
+    }
+    if !api_scopes.is_empty() {
+        if audience.is_some() {
+            return b2c_error("invalid_request", 90146, "The scope provided in request specifies more than one resource for an access token, which is not supported.");
+        }
+        audience = Some((state.config.api_client_id.clone(), Some(api_scopes.join(" "))));
+    }
+    let now = SystemTime::now();
+    let lifetime = state.config.access_token_lifetime.as_secs();
+    let mut response = Map::new();
+    let user_claims = |aud: &str| {
+        json!({
+            "iss": issuer(state),
+            "exp": epoch(now) + lifetime,
+            "nbf": epoch(now),
+            "iat": epoch(now),
+            "aud": aud,
+            "oid": user.object_id,
+            "sub": user.object_id,
+            "name": user.display_name,
+            "emails": [user.username],
+            "idp": "LocalAccount",
+            "tfp": policy,
+            "ver": "1.0",
+        })
+    };
+    if let Some((aud, scp)) = &audience {
+        let mut claims = user_claims(aud);
+        if let (Some(scp), Some(map)) = (scp, claims.as_object_mut()) {
+            // `scp` and `azp` are absent when the client ID itself was the scope (b2c-protocol §7).
+            map.insert("scp".into(), json!(scp));
+            map.insert("azp".into(), json!(client_id));
+        }
+        response.insert("access_token".into(), json!(state.key.sign(&claims)));
+    }
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    if scopes.contains(&"openid") {
+        response.insert("id_token".into(), json!(state.key.sign(&user_claims(client_id))));
+    }
+    if !response.contains_key("access_token") && !response.contains_key("id_token") {
+        return b2c_error(
+            "invalid_request",
+            90055,
+            "The scope provided in the request must specify a resource.",
+        );
+    }
+    response.insert("token_type".into(), json!("Bearer"));
+    if scopes.contains(&"offline_access") {
+        let refresh = new_refresh_token(state, Some(&user.username), client_id, policy, scope);
+        response.insert("refresh_token".into(), json!(refresh));
+    }
+    if refreshed {
+        // B2C's refresh responses use numbers and carry the extra fields (fixture F2).
+        response.insert("not_before".into(), json!(epoch(now)));
+        response.insert("expires_on".into(), json!(epoch(now) + lifetime));
+        if response.contains_key("access_token") {
+            response.insert("expires_in".into(), json!(lifetime));
+        }
+        response.insert("id_token_expires_in".into(), json!(lifetime));
+        response.insert(
+            "refresh_token_expires_in".into(),
+            json!(state.config.refresh_token_lifetime.as_secs()),
+        );
+        if let Some((aud, _)) = audience {
+            response.insert("resource".into(), json!(aud));
+        }
+    } else if response.contains_key("access_token") {
+        // B2C's first ROPC response sends expires_in as a string (fixture F1).
+        response.insert("expires_in".into(), json!(lifetime.to_string()));
+    }
+    Reply::json(200, &Value::Object(response))
+}
+
+fn new_refresh_token(state: &State, username: Option<&str>, client_id: &str, policy: &str, scope: &str) -> String {
+    // B2C's refresh tokens are 5-segment JWE-like strings starting with this header.
+    let header = URL_SAFE_NO_PAD.encode(r#"{"kid":"cpimcore_09252015","ver":"1.0","zip":"Deflate","ser":"1.0"}"#);
+    let token = format!(
+        "{header}.{}.{}.{}.fake",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let grant = RefreshGrant {
+        username: username.map(str::to_owned),
+        client_id: client_id.to_owned(),
+        policy: policy.to_owned(),
+        scope: scope.to_owned(),
+        expires_at: Instant::now() + state.config.refresh_token_lifetime,
+        revoked: false,
+        redeemed: false,
+    };
+    state.lock().refresh_grants.insert(token.clone(), grant);
+    token
+}
+
+fn client_credentials(state: &State, request: &TokenRequest<'_>, client_id: &str) -> Reply {
+    let config = &state.config;
+    let Some(app) = config.confidential_clients.iter().find(|c| c.client_id == client_id) else {
+        if config.public_clients.iter().any(|c| c == client_id) {
+            return b2c_error(
+                "invalid_request",
+                90079,
+                "Clients must send a client_secret when redeeming a confidential grant.",
+            );
+        }
+        return b2c_error("invalid_request", 90018, &format!("The client id '{client_id}' specified in the request is not registered in tenant '{}.onmicrosoft.com'.", config.tenant));
+    };
+    if request.field("client_assertion").is_some() {
+        return b2c_error("invalid_request", 99027, &format!("Policy '{}' does not contain a AuthorizationTechnicalProfile with a corresponding ClientAssertionType.", request.policy));
+    }
+    match request.field("client_secret") {
+        None => return b2c_error("invalid_request", 90079, "Clients must send a client_secret when redeeming a confidential grant."),
+        Some(secret) if secret != app.secret => {
+            return b2c_error("invalid_client", 90081, "The specified client_secret does not match the expected value for this client. Please correct the client_secret and try again.")
+        }
+        Some(_) => {}
+    }
+    let expected = format!("{}/.default", app_id_uri(&config.tenant));
+    match request.field("scope") {
+        None => {
+            return b2c_error(
+                "invalid_request",
+                90010,
+                "The request does not contain a scope parameter.",
+            )
+        }
+        Some(scope) if scope.contains(',') => {
+            return b2c_error(
+                "invalid_request",
+                99005,
+                "The request contains an invalid scope parameter which includes an illegal character ','.",
+            )
+        }
+        Some(scope) if scope != expected => {
+            return b2c_error(
+                "invalid_request",
+                90117,
+                &format!("The scope '{scope}' provided in request is not supported."),
+            )
+        }
+        Some(_) => {}
+    }
+    let now = SystemTime::now();
+    let lifetime = config.access_token_lifetime.as_secs();
+    let claims = json!({
+        "iss": issuer(state),
+        "exp": epoch(now) + lifetime,
+        "nbf": epoch(now),
+        "iat": epoch(now),
+        "aud": config.api_client_id,
+        "sub": client_id,
+        "azp": client_id,
+        "oid": uuid::Uuid::new_v4().to_string(),
+        "tfp": request.policy,
+        "scp": app.roles.join(" "),
+        "azpacr": "1",
+        "ver": "2.0",
+    });
+    // B2C's client-credentials response: numbers, no id_token, no refresh_token (fixture F4).
+    Reply::json(
+        200,
+        &json!({
+            "access_token": state.key.sign(&claims),
+            "token_type": "Bearer",
+            "not_before": epoch(now),
+            "expires_in": lifetime,
+            "expires_on": epoch(now) + lifetime,
+            "resource": config.api_client_id,
+        }),
+    )
+}
+
+fn refresh(state: &State, request: &TokenRequest<'_>, client_id: &str) -> Reply {
+    let Some(presented) = request.field("refresh_token") else {
+        return b2c_error(
+            "invalid_request",
+            90083,
+            "The request is missing required parameter: refresh_token.",
+        );
+    };
+    if presented.split('.').count() != 5 {
+        return b2c_error(
+            "invalid_grant",
+            90090,
+            "The provided JWE is not a valid 5 segment token.",
+        );
+    }
+    let keep_old = state.config.old_refresh_tokens_stay_valid;
+    let (username, scope) = {
+        let mut guard = state.lock();
+        let Some(grant) = guard.refresh_grants.get_mut(presented) else {
+            return b2c_error("invalid_grant", 90090, "The provided grant is not valid.");
+        };
+        if grant.revoked || (grant.redeemed && !keep_old) {
+            return b2c_error(
+                "invalid_grant",
+                90129,
+                "The provided grant has been revoked. Please reauthenticate and try again.",
+            );
+        }
+        if Instant::now() >= grant.expires_at {
+            return b2c_error(
+                "invalid_grant",
+                90080,
+                &format!(
+                    "The provided grant has expired. Please re-authenticate and try again. Current time: {}",
+                    epoch(SystemTime::now())
+                ),
+            );
+        }
+        if !grant.policy.eq_ignore_ascii_case(request.policy) {
+            return b2c_error("invalid_grant", 90088, &format!("The provided grant has not been issued for this endpoint. Actual Value : {} and Expected Value : {}", request.policy, grant.policy));
+        }
+        if grant.client_id != client_id {
+            return b2c_error(
+                "invalid_grant",
+                90279,
+                &format!("The provided client id '{client_id}' does not match the client id that issued the grant."),
+            );
+        }
+        if request.field("client_secret").is_some() && grant.username.is_some() {
+            return b2c_error(
+                "invalid_request",
+                90084,
+                "Public clients should not send a client_secret when redeeming a publicly acquired grant.",
+            );
+        }
+        grant.redeemed = true;
+        (
+            grant.username.clone(),
+            request
+                .field("scope")
+                .map_or_else(|| grant.scope.clone(), str::to_owned),
+        )
+    };
+    let Some(user) = username.and_then(|name| state.config.users.iter().find(|u| u.username == name)) else {
+        return b2c_error(
+            "invalid_grant",
+            90128,
+            "The account associated with this grant no longer exists. Please reauthenticate and try again.",
+        );
+    };
+    issue_user_tokens(state, request.policy, client_id, user, &scope, true)
+}
+
+/// Epoch seconds in `Retry-After` HTTP-date form.
+pub(super) fn http_date_in(delay: Duration) -> String {
+    httpdate::fmt_http_date(SystemTime::now() + delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_b2c() {
+        assert_eq!(
+            b2c_timestamp(UNIX_EPOCH + Duration::from_secs(1_548_855_309)),
+            "2019-01-30 13:35:09Z"
+        );
+        assert_eq!(b2c_timestamp(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+        assert_eq!(
+            b2c_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29 00:00:00Z"
+        );
+    }
+}

@@ -1,0 +1,494 @@
+//! An in-process fake Azure AD B2C tenant: a real HTTP server on loopback that answers token,
+//! discovery and JWKS requests the way B2C does (b2c-protocol §1–7), for tests and demos.
+//!
+//! ```
+//! use b2c_token::test_tenant::{defaults, FakeTenant};
+//! use b2c_token::{Client, Password, Scopes};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tenant = FakeTenant::start().await?;
+//! let client = Client::builder(tenant.authority(defaults::ROPC_POLICY)?, defaults::PUBLIC_CLIENT_ID).build()?;
+//! let token = client
+//!     .acquire_token_by_password(defaults::USERNAME, &Password::new(defaults::PASSWORD), &Scopes::empty())
+//!     .await?;
+//! assert!(token.access_token().is_some());
+//! assert_eq!(tenant.token_requests(b2c_token::GrantKind::Password), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! Tokens are RS256-signed JWTs with B2C's claims (`iss`, `aud`, `exp`, `nbf`, `iat`, `tfp`,
+//! `scp`, `azp`, `oid`, `sub`, `ver`, `name`, `emails`); [`FakeTenant::jwks`] and the
+//! per-policy discovery documents publish the key, so any OIDC library can verify them.
+//! Errors carry B2C's codes (AADB2C90225, 90081, 90084, 90080, 90129, 90088, ...), an
+//! unknown policy is a non-JSON 404, and [`FakeTenant::inject`] queues faults.
+
+mod endpoint;
+mod keys;
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::authority::{Authority, AuthorityBuilder};
+use crate::grant::GrantKind;
+
+/// The names, IDs and secrets of the default fake tenant. All are fake, all are public.
+pub mod defaults {
+    /// Tenant name: `contoso` (`contoso.onmicrosoft.com`).
+    pub const TENANT: &str = "contoso";
+    /// Tenant GUID.
+    pub const TENANT_ID: &str = "4ea0f7bf-7c1e-4a9d-9a33-6f1a2b0c9d11";
+    /// An ROPC user flow ("Sign in using resource owner password credentials").
+    pub const ROPC_POLICY: &str = "B2C_1_ropc";
+    /// An ordinary sign-in user flow: serves client credentials but not ROPC.
+    pub const SIGNIN_POLICY: &str = "B2C_1_signin";
+    /// A public client ("Allow public client flows" = Yes), for ROPC.
+    pub const PUBLIC_CLIENT_ID: &str = "11111111-1111-4111-8111-111111111111";
+    /// A confidential client with a secret and the `app.read` app role on the API.
+    pub const CONFIDENTIAL_CLIENT_ID: &str = "22222222-2222-4222-8222-222222222222";
+    /// The confidential client's secret.
+    pub const CLIENT_SECRET: &str = "fake-tenant-client-secret";
+    /// The API's application (client) ID, the `aud` of tokens for it.
+    pub const API_CLIENT_ID: &str = "33333333-3333-4333-8333-333333333333";
+    /// The app role granted to the confidential client.
+    pub const API_APP_ROLE: &str = "app.read";
+    /// A local-account user.
+    pub const USERNAME: &str = "alice@contoso.com";
+    /// That user's password.
+    pub const PASSWORD: &str = "Passw0rd!";
+}
+
+/// What kind of policy a name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyKind {
+    /// A "sign in using resource owner password credentials" user flow: ROPC works.
+    Ropc,
+    /// Any other user flow or custom policy: client credentials work, ROPC does not.
+    SignIn,
+}
+
+/// A fault the next token request(s) answer with instead of the normal response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// HTTP 429, with `Retry-After` as delta-seconds (`Some`) or no header (`None`).
+    TooManyRequests(Option<u64>),
+    /// HTTP 429 with `Retry-After` as an HTTP-date this far in the future.
+    TooManyRequestsUntil(Duration),
+    /// HTTP 503 with an HTML body.
+    ServiceUnavailable,
+    /// Wait this long (on tokio's clock), then answer normally.
+    Delay(Duration),
+    /// Close the connection without answering.
+    DropConnection,
+    /// HTTP 200 with `application/json` that does not parse.
+    MalformedJson,
+    /// HTTP 200 with an HTML error page, as some custom policies do.
+    HtmlPage,
+    /// A `Content-Length` larger than the body actually sent.
+    TruncatedBody,
+    /// A 2 MiB JSON body.
+    OversizedBody,
+}
+
+/// One request the tenant received, for assertions. `Debug` redacts secret form fields
+/// and the `Authorization` header; the accessors give the real values.
+#[derive(Clone)]
+pub struct RecordedRequest {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    form: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The HTTP method.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path, still percent-encoded.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query string, if any.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// A header's value (name compared case-insensitively).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A decoded form field's value.
+    #[must_use]
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// All decoded form fields, in order.
+    #[must_use]
+    pub fn form(&self) -> &[(String, String)] {
+        &self.form
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SECRET_FIELDS: [&str; 3] = ["password", "client_secret", "refresh_token"];
+        let form: Vec<(&str, &str)> = self
+            .form
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str(),
+                    if SECRET_FIELDS.contains(&n.as_str()) {
+                        "[REDACTED]"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str(),
+                    if n.eq_ignore_ascii_case("authorization") {
+                        "[REDACTED]"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &headers)
+            .field("form", &form)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+struct ConfidentialApp {
+    client_id: String,
+    secret: String,
+    roles: Vec<String>,
+}
+
+#[derive(Clone)]
+struct User {
+    username: String,
+    password: String,
+    object_id: String,
+    display_name: String,
+}
+
+impl fmt::Debug for ConfidentialApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfidentialApp")
+            .field("client_id", &self.client_id)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`FakeTenant`]. Starts from [`defaults`]; each call adds to or replaces them.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FakeTenantBuilder {
+    tenant: String,
+    tenant_id: String,
+    policies: Vec<(String, PolicyKind)>,
+    public_clients: Vec<String>,
+    confidential_clients: Vec<ConfidentialApp>,
+    users: Vec<User>,
+    api_client_id: String,
+    access_token_lifetime: Duration,
+    refresh_token_lifetime: Duration,
+    old_refresh_tokens_stay_valid: bool,
+}
+
+impl Default for FakeTenantBuilder {
+    fn default() -> Self {
+        use defaults::*;
+        Self {
+            tenant: TENANT.into(),
+            tenant_id: TENANT_ID.into(),
+            policies: vec![
+                (ROPC_POLICY.into(), PolicyKind::Ropc),
+                (SIGNIN_POLICY.into(), PolicyKind::SignIn),
+            ],
+            public_clients: vec![PUBLIC_CLIENT_ID.into()],
+            confidential_clients: vec![ConfidentialApp {
+                client_id: CONFIDENTIAL_CLIENT_ID.into(),
+                secret: CLIENT_SECRET.into(),
+                roles: vec![API_APP_ROLE.into()],
+            }],
+            users: vec![],
+            api_client_id: API_CLIENT_ID.into(),
+            access_token_lifetime: Duration::from_secs(3600),
+            refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
+            old_refresh_tokens_stay_valid: false,
+        }
+        .user(USERNAME, PASSWORD)
+    }
+}
+
+impl FakeTenantBuilder {
+    /// Tenant name (`contoso`) and GUID.
+    pub fn tenant(mut self, name: &str, guid: &str) -> Self {
+        self.tenant = name.to_ascii_lowercase();
+        self.tenant_id = guid.to_ascii_lowercase();
+        self
+    }
+
+    /// Adds a policy.
+    pub fn policy(mut self, name: &str, kind: PolicyKind) -> Self {
+        self.policies.push((name.to_owned(), kind));
+        self
+    }
+
+    /// Adds a public client (ROPC allowed).
+    pub fn public_client(mut self, client_id: &str) -> Self {
+        self.public_clients.push(client_id.to_owned());
+        self
+    }
+
+    /// Adds a confidential client with a secret and the API app roles it was granted.
+    pub fn confidential_client(mut self, client_id: &str, secret: &str, roles: &[&str]) -> Self {
+        self.confidential_clients.push(ConfidentialApp {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Adds a local-account user.
+    pub fn user(mut self, username: &str, password: &str) -> Self {
+        let display_name = username.split('@').next().unwrap_or(username).to_owned();
+        self.users.push(User {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            object_id: uuid::Uuid::new_v4().to_string(),
+            display_name,
+        });
+        self
+    }
+
+    /// How long access and ID tokens live. Short lifetimes let tests watch refreshes.
+    pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.access_token_lifetime = lifetime;
+        self
+    }
+
+    /// How long refresh tokens live (tokio's clock: pause and advance it to expire them).
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.refresh_token_lifetime = lifetime;
+        self
+    }
+
+    /// Whether a refresh token stays valid after it was redeemed (B2C's behaviour here is
+    /// unverified: b2c-protocol §4.2). Default `false`: each redeem invalidates it.
+    pub fn old_refresh_tokens_stay_valid(mut self, valid: bool) -> Self {
+        self.old_refresh_tokens_stay_valid = valid;
+        self
+    }
+
+    /// Starts the server on `127.0.0.1` at a free port, on the current tokio runtime.
+    ///
+    /// # Errors
+    /// If no port can be bound or the signing key cannot be generated.
+    pub async fn start(self) -> std::io::Result<FakeTenant> {
+        server::start(self).await
+    }
+}
+
+/// A running fake tenant. Stops when dropped.
+pub struct FakeTenant {
+    state: Arc<State>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+pub(crate) struct State {
+    config: FakeTenantBuilder,
+    key: keys::SigningKey,
+    base_url: Url,
+    mutable: Mutex<Mutable>,
+}
+
+#[derive(Default)]
+struct Mutable {
+    faults: VecDeque<Fault>,
+    requests: Vec<RecordedRequest>,
+    token_requests: HashMap<&'static str, usize>,
+    refresh_grants: HashMap<String, endpoint::RefreshGrant>,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Mutable> {
+        // A panic in a test thread while holding the lock must not hide every later request.
+        self.mutable.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl FakeTenant {
+    /// Starts the default tenant (see [`defaults`]).
+    ///
+    /// # Errors
+    /// As [`FakeTenantBuilder::start`].
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// Configures a tenant.
+    pub fn builder() -> FakeTenantBuilder {
+        FakeTenantBuilder::default()
+    }
+
+    /// `http://127.0.0.1:{port}/`.
+    #[must_use]
+    pub fn base_url(&self) -> &Url {
+        &self.state.base_url
+    }
+
+    /// The tenant GUID.
+    #[must_use]
+    pub fn tenant_id(&self) -> &str {
+        &self.state.config.tenant_id
+    }
+
+    /// An authority builder for `policy` on this server, to pick a URL form.
+    pub fn authority_builder(&self, policy: &str) -> AuthorityBuilder {
+        Authority::builder(&self.state.config.tenant, policy).custom_domain(self.state.base_url.as_str())
+    }
+
+    /// The canonical path-form authority for `policy` on this server.
+    ///
+    /// # Errors
+    /// If the policy name is not valid.
+    pub fn authority(&self, policy: &str) -> crate::Result<Authority> {
+        self.authority_builder(policy).build()
+    }
+
+    /// The scope for client credentials against the tenant's API: `{App ID URI}/.default`.
+    #[must_use]
+    pub fn api_default_scope(&self) -> String {
+        format!("{}/.default", endpoint::app_id_uri(&self.state.config.tenant))
+    }
+
+    /// A delegated API scope, e.g. `api_scope("read")`.
+    #[must_use]
+    pub fn api_scope(&self, name: &str) -> String {
+        format!("{}/{name}", endpoint::app_id_uri(&self.state.config.tenant))
+    }
+
+    /// The JSON Web Key Set that verifies this tenant's tokens.
+    #[must_use]
+    pub fn jwks(&self) -> serde_json::Value {
+        self.state.key.jwks()
+    }
+
+    /// The `iss` claim of this tenant's tokens.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        endpoint::issuer(&self.state)
+    }
+
+    /// Answers the next `count` token requests with `fault`, after any already queued.
+    pub fn inject(&self, fault: Fault, count: usize) {
+        let mut state = self.state.lock();
+        state.faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Revokes every refresh token issued to `username` (as Graph's `revokeSignInSessions`
+    /// does): the next redeem answers AADB2C90129.
+    pub fn revoke_refresh_tokens(&self, username: &str) {
+        let mut state = self.state.lock();
+        for grant in state.refresh_grants.values_mut() {
+            if grant
+                .username
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(username))
+            {
+                grant.revoked = true;
+            }
+        }
+    }
+
+    /// Every request received so far, in order.
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().requests.clone()
+    }
+
+    /// How many token requests with this grant reached the token endpoint (faulted ones included).
+    #[must_use]
+    pub fn token_requests(&self, grant: GrantKind) -> usize {
+        self.state
+            .lock()
+            .token_requests
+            .get(grant.grant_type())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Token requests of every grant.
+    #[must_use]
+    pub fn total_token_requests(&self) -> usize {
+        self.state.lock().token_requests.values().sum()
+    }
+
+    /// Forgets recorded requests and counters.
+    pub fn clear_requests(&self) {
+        let mut state = self.state.lock();
+        state.requests.clear();
+        state.token_requests.clear();
+    }
+}
+
+impl Drop for FakeTenant {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every open connection.
+        self.accept_loop.abort();
+    }
+}
+
+impl fmt::Debug for FakeTenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeTenant")
+            .field("base_url", &self.state.base_url.as_str())
+            .field("tenant", &self.state.config.tenant)
+            .finish_non_exhaustive()
+    }
+}

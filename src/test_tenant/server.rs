@@ -1,0 +1,211 @@
+//! The fake tenant's HTTP plumbing: accept loop, request recording, fault injection.
+
+use std::io;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use url::Url;
+
+use super::endpoint::{self, Reply, Route, TokenRequest};
+use super::keys::SigningKey;
+use super::{FakeTenant, FakeTenantBuilder, Fault, RecordedRequest, State};
+use crate::grant::GrantKind;
+
+/// Requests larger than this are not token requests; the fake refuses to buffer them.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+pub(super) async fn start(config: FakeTenantBuilder) -> io::Result<FakeTenant> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let base_url = Url::parse(&format!("http://{address}/")).map_err(io::Error::other)?;
+    let state = Arc::new(State {
+        config,
+        key: SigningKey::generate()?,
+        base_url,
+        mutable: Default::default(),
+    });
+
+    let accept_state = Arc::clone(&state);
+    let accept_loop = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            while connections.try_join_next().is_some() {}
+            let state = Arc::clone(&accept_state);
+            connections.spawn(async move {
+                let service = service_fn(move |request| handle(Arc::clone(&state), request));
+                // A connection error is a test's dropped connection or a client gone away.
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(FakeTenant { state, accept_loop })
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let basic_auth = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("authorization") && v.to_ascii_lowercase().starts_with("basic "));
+    let is_form = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("content-type")
+            && v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+    });
+    let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Ok(respond(Reply::html(413, "Request too large."))),
+    };
+    let form: Vec<(String, String)> = if is_form {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    } else {
+        Vec::new()
+    };
+    let grant_type = form.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.clone());
+    state.lock().requests.push(RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        headers,
+        form: form.clone(),
+    });
+
+    let reply = match endpoint::route(&state, &path, query.as_deref()) {
+        None => Reply::html(
+            404,
+            "The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.",
+        ),
+        Some(Route::Metadata { policy }) => endpoint::metadata(&state, &policy),
+        Some(Route::Keys { .. }) => endpoint::keys(&state),
+        Some(Route::Token { policy }) => {
+            if method != "POST" {
+                return Ok(respond(Reply::html(405, "The token endpoint accepts POST only.")));
+            }
+            let fault = {
+                let mut guard = state.lock();
+                let counter = match grant_type.as_deref() {
+                    Some("password") => GrantKind::Password.grant_type(),
+                    Some("client_credentials") => GrantKind::ClientCredentials.grant_type(),
+                    Some("refresh_token") => GrantKind::RefreshToken.grant_type(),
+                    _ => "other",
+                };
+                *guard.token_requests.entry(counter).or_default() += 1;
+                guard.faults.pop_front()
+            };
+            if let Some(fault) = fault {
+                // `None` is a delay, after which the request is answered normally.
+                if let Some(response) = fault_reply(fault).await? {
+                    return Ok(response);
+                }
+            }
+            endpoint::token(
+                &state,
+                &TokenRequest {
+                    policy: &policy,
+                    form: &form,
+                    basic_auth,
+                },
+            )
+        }
+    };
+    Ok(respond(reply))
+}
+
+/// The faulty answer, `Ok(None)` to answer normally after a delay, or `Err` to drop the
+/// connection without answering.
+async fn fault_reply(fault: Fault) -> io::Result<Option<Response<Full<Bytes>>>> {
+    let response = match fault {
+        Fault::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            return Ok(None);
+        }
+        Fault::DropConnection => return Err(io::Error::other("fault injected: connection dropped")),
+        Fault::TooManyRequests(seconds) => {
+            let mut response = respond(Reply {
+                status: 429,
+                content_type: "text/plain",
+                body: "Too Many Requests".into(),
+            });
+            if let Some(seconds) = seconds {
+                insert(&mut response, "retry-after", &seconds.to_string());
+            }
+            response
+        }
+        Fault::TooManyRequestsUntil(delay) => {
+            let mut response = respond(Reply {
+                status: 429,
+                content_type: "text/plain",
+                body: "Too Many Requests".into(),
+            });
+            insert(&mut response, "retry-after", &endpoint::http_date_in(delay));
+            response
+        }
+        Fault::ServiceUnavailable => respond(Reply::html(503, "Service Unavailable")),
+        Fault::MalformedJson => respond(Reply {
+            status: 200,
+            content_type: "application/json; charset=utf-8",
+            body: r#"{"access_token":"eyJ0eXAi","token_type":"Bearer","expires_in":"36"#.into(),
+        }),
+        Fault::HtmlPage => respond(Reply::html(200, "Sorry, but we're having trouble signing you in.")),
+        Fault::TruncatedBody => {
+            let body = r#"{"access_token":"eyJ0eXAi","token_type":"Bearer","#;
+            let mut response = respond(Reply {
+                status: 200,
+                content_type: "application/json",
+                body: body.into(),
+            });
+            insert(&mut response, "content-length", &(body.len() + 100).to_string());
+            response
+        }
+        Fault::OversizedBody => respond(Reply {
+            status: 200,
+            content_type: "application/json",
+            body: format!(
+                r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
+                "a".repeat(2 * 1024 * 1024)
+            ),
+        }),
+    };
+    Ok(Some(response))
+}
+
+fn insert(response: &mut Response<Full<Bytes>>, name: &'static str, value: &str) {
+    if let Ok(value) = hyper::header::HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+fn respond(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    insert(&mut response, "content-type", reply.content_type);
+    insert(
+        &mut response,
+        "x-ms-gateway-requestid",
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    response
+}
