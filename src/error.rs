@@ -11,10 +11,12 @@ use crate::b2c_code::{B2cCode, Retry};
 
 /// Everything that can go wrong while getting a token.
 ///
+/// Cloning is cheap: a failure shared by many waiting callers is handed to each of them.
+///
 /// Match on the variant to decide what to do: fix the configuration, fix the request or the
 /// credentials ([`Error::Rejected`]), retry later ([`Error::is_retryable`]), or report an
 /// unexpected server ([`Error::UnexpectedResponse`]).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The SDK was configured with something it cannot use (a malformed tenant, an
@@ -40,7 +42,7 @@ pub enum Error {
         timed_out: bool,
         /// The underlying error.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
 }
 

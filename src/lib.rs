@@ -46,6 +46,7 @@
 
 mod authority;
 mod b2c_code;
+mod cache;
 mod client;
 mod error;
 mod grant;
@@ -59,6 +60,7 @@ pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
 pub use b2c_code::{B2cCode, Retry};
+pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenSource, TokenStore};
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use grant::GrantKind;
@@ -76,6 +78,11 @@ mod auto_traits {
     #[test]
     fn public_types_are_send_and_sync() {
         send_sync::<Client>();
+        send_sync::<TokenCache>();
+        send_sync::<TokenSource>();
+        cheap_clone::<TokenSource>();
+        cheap_clone::<TokenCache>();
+        assert_eq!(std::mem::size_of::<TokenSource>(), std::mem::size_of::<usize>());
         send_sync::<Token>();
         send_sync::<Authority>();
         send_sync::<Error>();
@@ -94,6 +101,8 @@ mod auto_traits {
         is_send(client.acquire_token_by_password("u", password, scopes));
         is_send(client.acquire_token_by_client_credentials(scopes));
         is_send(client.acquire_token_by_refresh_token(refresh, scopes));
+        let source = TokenCache::new().client_credentials(client, scopes);
+        is_send(async move { source.token().await });
     }
 }
 

@@ -148,6 +148,7 @@ struct TokenInner {
     requested_scopes: Scopes,
     granted_scope: Option<String>,
     resource: Option<String>,
+    issued_at: Instant,
     expires_at: Option<Instant>,
     expires_on: Option<SystemTime>,
     refresh_token_expires_on: Option<SystemTime>,
@@ -228,6 +229,16 @@ impl Token {
     #[must_use]
     pub fn expires_in(&self) -> Option<Duration> {
         self.0.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether both handles are the same response (not merely equal strings).
+    pub(crate) fn same_as(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// When the request that produced this token was sent (tokio's clock).
+    pub(crate) fn issued_at(&self) -> Instant {
+        self.0.issued_at
     }
 
     /// Whether the expiry is known and has passed.
@@ -311,6 +322,7 @@ pub(crate) fn parse_token_response(
         requested_scopes,
         granted_scope: string_field(&map, "scope").ok().flatten(),
         resource: string_field(&map, "resource").ok().flatten(),
+        issued_at: sent.instant,
         expires_at: lifetime.and_then(|l| sent.instant.checked_add(l)),
         expires_on: lifetime.and_then(|l| sent.system.checked_add(l)),
         refresh_token_expires_on: refresh_lifetime.and_then(|l| sent.system.checked_add(l)),

@@ -175,7 +175,7 @@ fn transport_error(e: reqwest::Error) -> Error {
     Error::Transport {
         message,
         timed_out,
-        source: Box::new(e.without_url()),
+        source: std::sync::Arc::new(e.without_url()),
     }
 }
 

@@ -431,6 +431,11 @@ impl FakeTenant {
         state.faults.extend(std::iter::repeat_n(fault, count));
     }
 
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.state.lock().faults.clear();
+    }
+
     /// Revokes every refresh token issued to `username` (as Graph's `revokeSignInSessions`
     /// does): the next redeem answers AADB2C90129.
     pub fn revoke_refresh_tokens(&self, username: &str) {

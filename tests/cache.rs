@@ -1,0 +1,445 @@
+//! The token cache against the fake tenant: single flight, proactive refresh, failure
+//! handling, rotation, fallback, isolation between keys, eviction, invalidation, stores.
+//!
+//! Time-dependent tests pause tokio's clock and move it by hand with `advance`; a parked
+//! blocking task keeps tokio from auto-advancing while real loopback I/O is in flight
+//! (auto-advance would otherwise jump to the next timer whenever the runtime waits on I/O).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
+use b2c_token::{Client, GrantKind, MemoryStore, Password, Scopes, TokenCache, TokenSource};
+
+/// Pauses tokio's clock and stops it from auto-advancing until dropped.
+struct ManualClock(Option<std::sync::mpsc::Sender<()>>);
+
+impl ManualClock {
+    fn start() -> Self {
+        tokio::time::pause();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = rx.recv();
+        });
+        Self(Some(tx))
+    }
+}
+
+impl Drop for ManualClock {
+    fn drop(&mut self) {
+        self.0.take();
+    }
+}
+
+/// Lets the runtime run (I/O included) until `done` holds, for at most 10 s of real time.
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "condition not reached in time");
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn daemon(tenant: &FakeTenant) -> Client {
+    Client::builder(
+        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
+        defaults::CONFIDENTIAL_CLIENT_ID,
+    )
+    .client_secret(defaults::CLIENT_SECRET)
+    .build()
+    .unwrap()
+}
+
+fn api(tenant: &FakeTenant) -> Scopes {
+    Scopes::new([tenant.api_default_scope()]).unwrap()
+}
+
+fn user_source(cache: &TokenCache, tenant: &FakeTenant) -> TokenSource {
+    let client = Client::builder(
+        tenant.authority(defaults::ROPC_POLICY).unwrap(),
+        defaults::PUBLIC_CLIENT_ID,
+    )
+    .build()
+    .unwrap();
+    cache.password(
+        &client,
+        defaults::USERNAME,
+        &Password::new(defaults::PASSWORD),
+        &Scopes::empty(),
+    )
+}
+
+fn access(token: &b2c_token::Token) -> String {
+    token.access_token().unwrap().expose_secret().to_owned()
+}
+
+async fn many_concurrent_calls(source: &TokenSource, n: usize) -> Vec<Result<b2c_token::Token, b2c_token::Error>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let source = source.clone();
+        tasks.spawn(async move { source.token().await });
+    }
+    let mut results = Vec::with_capacity(n);
+    while let Some(result) = tasks.join_next().await {
+        results.push(result.unwrap());
+    }
+    results
+}
+
+#[tokio::test]
+async fn ten_thousand_callers_on_an_empty_key_make_one_request() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let source = TokenCache::new().client_credentials(&daemon(&tenant), &api(&tenant));
+    let results = many_concurrent_calls(&source, 10_000).await;
+    let first = access(results[0].as_ref().unwrap());
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| access(t) == first)));
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), 1);
+}
+
+#[tokio::test]
+async fn ten_thousand_callers_on_an_expired_key_make_one_request() {
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let _clock = ManualClock::start();
+    let source = TokenCache::new().client_credentials(&daemon(&tenant), &api(&tenant));
+    source.token().await.unwrap();
+    // Every background refresh fails until the token has expired.
+    tenant.inject(Fault::ServiceUnavailable, 1_000);
+    tokio::time::advance(Duration::from_secs(601)).await;
+    wait_until(|| source.cached().is_none()).await;
+    tenant.clear_faults();
+    let before = tenant.token_requests(GrantKind::ClientCredentials);
+
+    let results = many_concurrent_calls(&source, 10_000).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), before + 1);
+}
+
+#[tokio::test]
+async fn callers_waiting_on_a_failed_fetch_share_its_error() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let source = TokenCache::new().client_credentials(&daemon(&tenant), &api(&tenant));
+    tenant.inject(Fault::ServiceUnavailable, 1);
+    let results = many_concurrent_calls(&source, 200).await;
+    let failed = results
+        .iter()
+        .filter(|r| r.as_ref().is_err_and(|e| e.status() == Some(503)))
+        .count();
+    // Everyone who waited through the failed attempt got its error; anyone who arrived after
+    // it started a new fetch, which succeeded. Never one request per caller.
+    assert!(failed >= 1);
+    assert!(
+        tenant.token_requests(GrantKind::ClientCredentials) <= 2,
+        "{}",
+        tenant.token_requests(GrantKind::ClientCredentials)
+    );
+    assert!(source.token().await.is_ok());
+}
+
+#[tokio::test]
+async fn proactive_refresh_before_expiry_without_making_callers_wait() {
+    let tenant = FakeTenant::start().await.unwrap(); // 1 h tokens
+    let _clock = ManualClock::start();
+    let cache = TokenCache::builder().refresh_before(Duration::from_secs(300)).build();
+    let source = cache.client_credentials(&daemon(&tenant), &api(&tenant));
+    let first = source.token().await.unwrap();
+
+    // Just before the window (at most 5 s of jitter early): nothing happens.
+    tokio::time::advance(Duration::from_secs(3290)).await;
+    wait_until(|| true).await;
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), 1);
+
+    // Inside the window: the refresher fetches in the background.
+    tenant.inject(Fault::Delay(Duration::from_secs(20)), 1);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    wait_until(|| tenant.token_requests(GrantKind::ClientCredentials) == 2).await;
+    // While that request hangs, callers still get the valid token at once.
+    let during = source
+        .cached()
+        .expect("the still-valid token is served during the refresh");
+    assert_eq!(access(&during), access(&first));
+    tokio::time::advance(Duration::from_secs(21)).await;
+    wait_until(|| source.cached().is_some_and(|t| access(&t) != access(&first))).await;
+    let second = source.token().await.unwrap();
+    assert!(second.expires_in().unwrap() > Duration::from_secs(3500));
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), 2);
+}
+
+#[tokio::test]
+async fn failed_background_refresh_keeps_serving_until_expiry_then_reports() {
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let _clock = ManualClock::start();
+    let cache = TokenCache::builder()
+        .refresh_before(Duration::from_secs(120))
+        .retry_backoff(Duration::from_secs(10), Duration::from_secs(40))
+        .build();
+    let source = cache.client_credentials(&daemon(&tenant), &api(&tenant));
+    let first = source.token().await.unwrap();
+    tenant.inject(Fault::ServiceUnavailable, 1_000);
+
+    tokio::time::advance(Duration::from_secs(481)).await; // window opened (120 s before expiry)
+    wait_until(|| tenant.token_requests(GrantKind::ClientCredentials) == 2).await;
+    assert_eq!(
+        access(&source.token().await.unwrap()),
+        access(&first),
+        "valid token still served"
+    );
+
+    // Back-off: 10 s (+ up to 5 s jitter), then 20 s (+10), 40 s (+20): a few attempts, not a storm.
+    for _ in 0..12 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        wait_until(|| true).await;
+        assert!(source.cached().is_some(), "served until expiry");
+    }
+    let attempts = tenant.token_requests(GrantKind::ClientCredentials) - 1;
+    assert!((2..=5).contains(&attempts), "{attempts} background attempts in 120 s");
+
+    tokio::time::advance(Duration::from_secs(10)).await; // past expiry
+    wait_until(|| source.cached().is_none()).await;
+    let err = source.token().await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    tenant.clear_faults();
+    assert!(source.token().await.is_ok());
+}
+
+#[tokio::test]
+async fn user_tokens_refresh_with_the_rotated_refresh_token() {
+    let tenant = FakeTenant::start().await.unwrap(); // old refresh tokens die on use
+    let _clock = ManualClock::start();
+    let cache = TokenCache::new();
+    let source = user_source(&cache, &tenant);
+    source.token().await.unwrap();
+    for round in 1..=3 {
+        tokio::time::advance(Duration::from_secs(3300)).await;
+        wait_until(|| tenant.token_requests(GrantKind::RefreshToken) == round).await;
+        wait_until(|| source.cached().is_some()).await;
+    }
+    // Each refresh used the newest refresh token: reusing an old one would have been
+    // rejected (AADB2C90129) and forced a password sign-in.
+    assert_eq!(tenant.token_requests(GrantKind::Password), 1);
+    let requests = tenant.requests();
+    let refreshes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.form_value("grant_type") == Some("refresh_token"))
+        .collect();
+    assert!(refreshes.iter().all(|r| r.form_value("client_secret").is_none()));
+}
+
+#[tokio::test]
+async fn invalid_grant_on_refresh_falls_back_to_the_password_once() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let _clock = ManualClock::start();
+    let cache = TokenCache::new();
+    let source = user_source(&cache, &tenant);
+    source.token().await.unwrap();
+    tenant.revoke_refresh_tokens(defaults::USERNAME);
+
+    tokio::time::advance(Duration::from_secs(3300)).await;
+    wait_until(|| tenant.token_requests(GrantKind::Password) == 2).await;
+    wait_until(|| source.cached().is_some()).await;
+    assert_eq!(tenant.token_requests(GrantKind::RefreshToken), 1);
+    assert_eq!(tenant.token_requests(GrantKind::Password), 2);
+}
+
+#[tokio::test]
+async fn invalid_grant_then_bad_password_does_not_loop() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::new();
+    let client = Client::builder(
+        tenant.authority(defaults::ROPC_POLICY).unwrap(),
+        defaults::PUBLIC_CLIENT_ID,
+    )
+    .build()
+    .unwrap();
+    let source = cache.password(
+        &client,
+        defaults::USERNAME,
+        &Password::new(defaults::PASSWORD),
+        &Scopes::empty(),
+    );
+    let token = source.token().await.unwrap();
+    // The password changed and the refresh token was revoked.
+    let _stale = cache.password(
+        &client,
+        defaults::USERNAME,
+        &Password::new("old-password"),
+        &Scopes::empty(),
+    );
+    tenant.revoke_refresh_tokens(defaults::USERNAME);
+    source.invalidate_if_current(&token);
+
+    let err = source.token().await.unwrap_err();
+    assert_eq!(err.b2c_code(), Some(b2c_token::B2cCode::InvalidCredentials));
+    assert_eq!(tenant.token_requests(GrantKind::RefreshToken), 1);
+    assert_eq!(tenant.token_requests(GrantKind::Password), 2);
+}
+
+#[tokio::test]
+async fn a_stuck_refresh_on_one_key_does_not_delay_another() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let _clock = ManualClock::start();
+    let cache = TokenCache::new();
+    let a = cache.client_credentials(&daemon(&tenant), &api(&tenant));
+    let b = user_source(&cache, &tenant);
+    let token_a = a.token().await.unwrap();
+    b.token().await.unwrap();
+
+    // A's next fetch hangs (the delay never ends: the clock is not advanced).
+    tenant.inject(Fault::Delay(Duration::from_secs(3600)), 1);
+    a.invalidate_if_current(&token_a);
+    let stuck = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    wait_until(|| tenant.token_requests(GrantKind::ClientCredentials) == 2).await;
+
+    // B: hits are immediate, and B's own fetch goes through while A's hangs.
+    assert!(b.cached().is_some());
+    let token_b = b.token().await.unwrap();
+    b.invalidate_if_current(&token_b);
+    tokio::time::timeout(Duration::from_secs(5), b.token())
+        .await
+        .expect("B is not blocked by A")
+        .unwrap();
+    assert!(!stuck.is_finished());
+    stuck.abort();
+}
+
+#[tokio::test]
+async fn eviction_keeps_the_bound_and_the_recently_used() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::builder().max_entries(3).build();
+    let client = daemon(&tenant);
+    let scope = |i: usize| Scopes::new([format!("{}/s{i}", tenant.api_scope("x"))]).unwrap();
+    let sources: Vec<TokenSource> = (0..3).map(|i| cache.client_credentials(&client, &scope(i))).collect();
+    assert_eq!(cache.len(), 3);
+    // Keep using key 0 only; every new key evicts one whose reference bit is clear.
+    for i in 3..50 {
+        let _ = sources[0].cached();
+        let _ = cache.client_credentials(&client, &scope(i));
+        assert!(cache.len() <= 3);
+    }
+    assert!(cache.contains(sources[0].key()), "the key in use survives");
+    assert!(!cache.contains(sources[1].key()) && !cache.contains(sources[2].key()));
+}
+
+#[tokio::test]
+async fn invalidate_only_drops_the_rejected_token() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::new();
+    let source = cache.client_credentials(&daemon(&tenant), &api(&tenant));
+    let first = source.token().await.unwrap();
+    source.invalidate_if_current(&first);
+    let second = source.token().await.unwrap();
+    assert_ne!(access(&first), access(&second));
+    // A late caller reporting the old token must not throw away the new one.
+    source.invalidate_if_current(&first);
+    assert_eq!(access(&source.token().await.unwrap()), access(&second));
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), 2);
+    cache.invalidate(source.key());
+    source.token().await.unwrap();
+    assert_eq!(tenant.token_requests(GrantKind::ClientCredentials), 3);
+}
+
+#[tokio::test]
+async fn policy_and_username_case_and_scope_order_share_a_key() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::new();
+    let upper = Client::builder(tenant.authority("B2C_1_ROPC").unwrap(), defaults::PUBLIC_CLIENT_ID)
+        .build()
+        .unwrap();
+    let lower = Client::builder(tenant.authority("b2c_1_ropc").unwrap(), defaults::PUBLIC_CLIENT_ID)
+        .build()
+        .unwrap();
+    let pw = Password::new(defaults::PASSWORD);
+    let a = cache.password(
+        &upper,
+        "Alice@Contoso.com",
+        &pw,
+        &Scopes::parse("openid offline_access").unwrap(),
+    );
+    let b = cache.password(
+        &lower,
+        "alice@contoso.com",
+        &pw,
+        &Scopes::parse("offline_access openid").unwrap(),
+    );
+    assert_eq!(a.key(), b.key());
+    assert_eq!(cache.len(), 1);
+}
+
+#[tokio::test]
+async fn a_shared_store_serves_a_second_cache_without_a_request() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let replica_a = TokenCache::builder().store(store.clone()).build();
+    let replica_b = TokenCache::builder().store(store).build();
+    let token_a = replica_a
+        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .token()
+        .await
+        .unwrap();
+    let token_b = replica_b
+        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .token()
+        .await
+        .unwrap();
+    assert_eq!(access(&token_a), access(&token_b));
+    assert_eq!(tenant.total_token_requests(), 1);
+}
+
+#[test]
+fn a_dead_runtime_never_leaves_a_token_served_blind() {
+    let cache = TokenCache::new();
+    let first_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tenant_thread, base) = {
+        // The tenant lives on its own runtime thread so it outlives the first runtime.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let tenant = FakeTenant::start().await.unwrap();
+                tx.send(tenant.base_url().to_string()).unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        (thread, rx.recv().unwrap())
+    };
+    let authority = b2c_token::Authority::builder(defaults::TENANT, defaults::SIGNIN_POLICY)
+        .custom_domain(&base)
+        .build()
+        .unwrap();
+    let client = Client::builder(authority, defaults::CONFIDENTIAL_CLIENT_ID)
+        .client_secret(defaults::CLIENT_SECRET)
+        .build()
+        .unwrap();
+    let source = cache.client_credentials(
+        &client,
+        &Scopes::new(["https://contoso.onmicrosoft.com/api/.default"]).unwrap(),
+    );
+    first_runtime.block_on(source.token()).unwrap();
+    assert!(source.cached().is_some());
+    drop(first_runtime); // kills the refresher task
+    assert!(source.cached().is_none(), "no refresher watches the expiry any more");
+    let second_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second_runtime.block_on(source.token()).unwrap();
+    assert!(source.cached().is_some());
+    drop(tenant_thread);
+}
