@@ -109,27 +109,35 @@ impl fmt::Debug for MemoryStore {
 /// Compared case-insensitively where B2C is (endpoint with policy, username), scopes
 /// order-insensitively. Holds no secret.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(Arc<str>);
+pub struct CacheKey {
+    /// Endpoint and client ID: one allocation shared by every key of a client.
+    client: Arc<str>,
+    /// Grant, user and sorted scopes.
+    rest: Box<str>,
+}
 
 impl CacheKey {
     fn new(client: &Client, grant: GrantKind, username: Option<&str>, scopes: &Scopes) -> Self {
         let mut sorted: Vec<&str> = scopes.iter().collect();
         sorted.sort_unstable();
-        let key = format!(
-            "{}\n{}\n{}\n{}\n{}",
-            client.authority().token_endpoint().as_str().to_ascii_lowercase(),
-            client.client_id(),
+        let rest = format!(
+            "{}\n{}\n{}",
             grant.grant_type(),
             username.map(str::to_lowercase).unwrap_or_default(),
             sorted.join(" "),
         );
-        Self(Arc::from(key))
+        Self {
+            client: Arc::clone(client.cache_identity()),
+            rest: rest.into_boxed_str(),
+        }
     }
 }
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.split('\n')).finish()
+        f.debug_list()
+            .entries(self.client.split('\n').chain(self.rest.split('\n')))
+            .finish()
     }
 }
 
@@ -167,9 +175,14 @@ pub struct TokenCache {
 }
 
 struct CacheInner {
+    shared: Arc<Shared>,
+    index: Mutex<Index>,
+}
+
+/// What every entry of a cache needs, held once per cache rather than once per entry.
+struct Shared {
     config: CacheConfig,
     store: Option<Arc<dyn TokenStore>>,
-    index: Mutex<Index>,
 }
 
 /// The key → entry map, with a CLOCK ring for eviction (an LRU approximation whose hit path
@@ -261,15 +274,14 @@ impl TokenCache {
                 entry: Arc::clone(entry),
             };
         }
-        if index.entries.len() >= self.inner.config.max_entries {
+        if index.entries.len() >= self.inner.shared.config.max_entries {
             index.evict_one();
         }
         let entry = Arc::new(Entry {
             key: key.clone(),
             client: client.clone(),
             scopes: scopes.clone(),
-            config: self.inner.config,
-            store: self.inner.store.clone(),
+            shared: Arc::clone(&self.inner.shared),
             current: ArcSwapOption::empty(),
             servable: AtomicBool::new(false),
             // Unreferenced until used: a key created and never asked for goes first.
@@ -334,7 +346,7 @@ impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
             .field("len", &self.len())
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.shared.config)
             .finish_non_exhaustive()
     }
 }
@@ -378,8 +390,10 @@ impl TokenCacheBuilder {
     pub fn build(self) -> TokenCache {
         TokenCache {
             inner: Arc::new(CacheInner {
-                config: self.config,
-                store: self.store,
+                shared: Arc::new(Shared {
+                    config: self.config,
+                    store: self.store,
+                }),
                 index: Mutex::new(Index::default()),
             }),
         }
@@ -407,16 +421,33 @@ impl TokenSource {
     /// # Errors
     /// The fetch's error when there is no valid token to serve. Callers that waited on the
     /// same failed fetch all get its error; none of them repeats the request.
-    pub async fn token(&self) -> Result<Token> {
-        if let Some(token) = self.cached() {
-            return Ok(token);
+    #[inline]
+    pub fn token(&self) -> TokenFuture<'_> {
+        // The hit is decided here, when the future is made, so that awaiting a hit is a
+        // single trivial poll rather than a trip through an async state machine.
+        match self.cached() {
+            Some(token) => TokenFuture {
+                state: TokenFutureState::Ready(Some(token)),
+            },
+            None => TokenFuture {
+                state: TokenFutureState::Fetching(self.fetch_boxed()),
+            },
         }
-        self.entry.acquire().await
     }
 
-    /// The cached token if it can be served now, without waiting or I/O.
-    #[must_use]
-    pub fn cached(&self) -> Option<Token> {
+    // Out of line: the fetch future is kilobytes, and building it inside `token()` would
+    // give every hit a frame that size (and a stack probe) even though hits never use it.
+    #[inline(never)]
+    #[cold]
+    fn fetch_boxed(&self) -> BoxFuture<'_, Result<Token>> {
+        Box::pin(self.entry.acquire())
+    }
+
+    /// Runs `f` on the cached token, if it can be served now, without cloning it: no
+    /// reference count is touched, so many threads reading one hot token do not contend.
+    /// Keep `f` short; the token cannot be replaced while a thread is inside it.
+    #[inline]
+    pub fn with_cached<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
         let entry = &*self.entry;
         // CLOCK reference bit: read first so that hits on a hot key do not keep writing
         // the cache line.
@@ -426,7 +457,14 @@ impl TokenSource {
         if !entry.servable.load(Ordering::Acquire) {
             return None;
         }
-        entry.current.load().as_deref().cloned()
+        entry.current.load().as_deref().map(f)
+    }
+
+    /// The cached token if it can be served now, without waiting or I/O.
+    #[must_use]
+    #[inline]
+    pub fn cached(&self) -> Option<Token> {
+        self.with_cached(Token::clone)
     }
 
     /// Drops the cached token if it is `rejected` (the one an API just refused). If another
@@ -455,6 +493,43 @@ impl fmt::Debug for TokenSource {
     }
 }
 
+/// The future returned by [`TokenSource::token`]: ready at once on a hit, otherwise the
+/// shared fetch.
+#[must_use = "futures do nothing unless awaited"]
+pub struct TokenFuture<'a> {
+    state: TokenFutureState<'a>,
+}
+
+enum TokenFutureState<'a> {
+    Ready(Option<Token>),
+    Fetching(BoxFuture<'a, Result<Token>>),
+}
+
+impl Future for TokenFuture<'_> {
+    type Output = Result<Token>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.state {
+            TokenFutureState::Ready(token) => match token.take() {
+                Some(token) => std::task::Poll::Ready(Ok(token)),
+                None => std::task::Poll::Ready(Err(Error::config("TokenFuture polled after completion"))),
+            },
+            TokenFutureState::Fetching(fetch) => fetch.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for TokenFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            TokenFutureState::Ready(_) => "ready",
+            TokenFutureState::Fetching(_) => "fetching",
+        };
+        f.debug_struct("TokenFuture").field("state", &state).finish()
+    }
+}
+
 /// The original grant of a source, used again when no refresh token works.
 #[derive(Clone)]
 enum SourceGrant {
@@ -467,15 +542,14 @@ struct RefreshState {
     refresh_token: Option<RefreshToken>,
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
     generation: u64,
-    last_error: Option<Error>,
+    last_error: Option<Box<Error>>,
 }
 
 struct Entry {
     key: CacheKey,
     client: Client,
     scopes: Scopes,
-    config: CacheConfig,
-    store: Option<Arc<dyn TokenStore>>,
+    shared: Arc<Shared>,
     current: ArcSwapOption<Token>,
     /// True while `current` may be served. Set after `current` is stored (Release), read
     /// before it is loaded (Acquire).
@@ -505,7 +579,7 @@ impl Entry {
     fn invalidate(&self) {
         self.servable.store(false, Ordering::Release);
         self.current.store(None);
-        if let Some(store) = self.store.clone() {
+        if let Some(store) = self.shared.store.clone() {
             let key = self.key.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move { store.remove(&key).await });
@@ -522,7 +596,7 @@ impl Entry {
         }
         if state.generation != seen_generation {
             if let Some(error) = &state.last_error {
-                return Err(error.clone());
+                return Err(Error::clone(error));
             }
         }
         if let Some(token) = self.load_from_store().await {
@@ -536,7 +610,7 @@ impl Entry {
 
     /// A stored token that is not yet due for refresh.
     async fn load_from_store(&self) -> Option<Token> {
-        let token = self.store.as_ref()?.load(&self.key).await?;
+        let token = self.shared.store.as_ref()?.load(&self.key).await?;
         let (refresh_at, _) = self.schedule(&token);
         (Instant::now() < refresh_at).then_some(token)
     }
@@ -572,14 +646,14 @@ impl Entry {
         match result {
             Ok(token) => {
                 state.last_error = None;
-                if let Some(store) = &self.store {
+                if let Some(store) = &self.shared.store {
                     store.save(&self.key, &token).await;
                 }
                 self.install(state, token.clone());
                 Ok(token)
             }
             Err(error) => {
-                state.last_error = Some(error.clone());
+                state.last_error = Some(Box::new(error.clone()));
                 Err(error)
             }
         }
@@ -604,7 +678,7 @@ impl Entry {
         let issued_at = token.issued_at();
         let expires_at = token.expires_at().unwrap_or(issued_at + UNKNOWN_LIFETIME);
         let lifetime = expires_at.saturating_duration_since(issued_at);
-        let window = self.config.refresh_before.min(lifetime / 2);
+        let window = self.shared.config.refresh_before.min(lifetime / 2);
         // Up to a tenth of the window (at most 5 s) earlier, so that many processes started
         // together do not refresh in the same instant.
         let jitter = random_below((window / 10).min(Duration::from_secs(5)));
@@ -684,7 +758,7 @@ async fn refresher(mut guard: RefresherGuard) {
         tokio::time::sleep_until(refresh_at).await;
 
         let mut backoff = match weak.upgrade() {
-            Some(entry) => entry.config.retry_backoff,
+            Some(entry) => entry.shared.config.retry_backoff,
             None => return,
         };
         loop {
@@ -699,8 +773,9 @@ async fn refresher(mut guard: RefresherGuard) {
                 break; // a caller already fetched a newer token: schedule from that one
             }
             tracing::debug!(key = ?entry.key, "proactive refresh");
-            let result = entry.fetch(&mut state).await;
-            match entry.finish(&mut state, result).await {
+            // Boxed: an idle refresher should cost a sleeping timer, not a fetch-sized frame.
+            let result = Box::pin(entry.fetch(&mut state)).await;
+            match Box::pin(entry.finish(&mut state, result)).await {
                 Ok(_) => break,
                 Err(error) => {
                     let retry_at = Instant::now() + backoff + random_below(backoff / 2);
@@ -728,7 +803,7 @@ async fn refresher(mut guard: RefresherGuard) {
                     drop(state);
                     drop(entry);
                     tokio::time::sleep_until(retry_at).await;
-                    backoff = (backoff * 2).min(weak.upgrade().map_or(backoff, |e| e.config.max_backoff));
+                    backoff = (backoff * 2).min(weak.upgrade().map_or(backoff, |e| e.shared.config.max_backoff));
                 }
             }
         }

@@ -53,6 +53,9 @@ pub struct Client {
 
 struct ClientInner {
     authority: Authority,
+    /// Token endpoint (lower-cased: hosts, tenants and policies are case-insensitive) and
+    /// client ID: the part of a cache key every token of this client shares.
+    cache_identity: Arc<str>,
     client_id: String,
     client_secret: Option<ClientSecret>,
     client_authentication: ClientAuthentication,
@@ -87,6 +90,10 @@ impl Client {
     #[must_use]
     pub fn client_id(&self) -> &str {
         &self.inner.client_id
+    }
+
+    pub(crate) fn cache_identity(&self) -> &Arc<str> {
+        &self.inner.cache_identity
     }
 
     /// Whether a client secret is configured.
@@ -376,8 +383,13 @@ impl ClientBuilder {
             Some(http) => http,
             None => Transport::default_http_client(self.timeout, self.connect_timeout)?,
         };
+        let cache_identity = Arc::from(format!(
+            "{}\n{client_id}",
+            self.authority.token_endpoint().as_str().to_ascii_lowercase()
+        ));
         Ok(Client {
             inner: Arc::new(ClientInner {
+                cache_identity,
                 authority: self.authority,
                 client_id,
                 client_secret: self.client_secret,

@@ -60,7 +60,7 @@ pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
 pub use b2c_code::{B2cCode, Retry};
-pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenSource, TokenStore};
+pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore};
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use grant::GrantKind;

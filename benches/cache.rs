@@ -1,0 +1,219 @@
+//! Cache hit costs: one key vs 100,000 keys, one thread vs two, and memory per entry.
+//!
+//! Run: `cargo bench --bench cache`. Figures and the machine are in docs/benchmarks.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{Client, MemoryStore, Scopes, Token, TokenCache, TokenSource, TokenStore};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Counts live heap bytes, to measure what a cache entry costs.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Polls a future once with a no-op waker: the cost of `token().await` on a hit, without
+/// an executor's own overhead.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+struct Fixture {
+    _runtime: tokio::runtime::Runtime,
+    _tenant: FakeTenant,
+    client: Client,
+    token: Token,
+    scope_base: String,
+}
+
+fn fixture() -> Fixture {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tenant, client, token) = runtime.block_on(async {
+        let tenant = FakeTenant::start().await.unwrap();
+        let client = Client::builder(
+            tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
+            defaults::CONFIDENTIAL_CLIENT_ID,
+        )
+        .client_secret(defaults::CLIENT_SECRET)
+        .build()
+        .unwrap();
+        let token = client
+            .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+            .await
+            .unwrap();
+        (tenant, client, token)
+    });
+    let scope_base = tenant.api_scope("bench");
+    Fixture {
+        _runtime: runtime,
+        _tenant: tenant,
+        client,
+        token,
+        scope_base,
+    }
+}
+
+/// `n` sources, each holding a token, loaded through a store so no HTTP is needed.
+fn filled_cache(f: &Fixture, n: usize) -> (TokenCache, Vec<TokenSource>) {
+    let store = Arc::new(MemoryStore::new());
+    let cache = TokenCache::builder().max_entries(n).store(store.clone()).build();
+    let sources: Vec<TokenSource> = (0..n)
+        .map(|i| cache.client_credentials(&f.client, &Scopes::new([format!("{}{i}", f.scope_base)]).unwrap()))
+        .collect();
+    f._runtime.block_on(async {
+        for source in &sources {
+            store.save(source.key(), &f.token).await;
+            source.token().await.unwrap();
+        }
+    });
+    (cache, sources)
+}
+
+fn hits(c: &mut Criterion) {
+    let f = fixture();
+    let (_one_cache, one) = filled_cache(&f, 1);
+    let (many_cache, many) = filled_cache(&f, 100_000);
+    let hot = &many[12_345];
+
+    let mut group = c.benchmark_group("cache_hit");
+    group.bench_function("cached()/1 key", |b| b.iter(|| black_box(one[0].cached())));
+    group.bench_function("with_cached()/1 key", |b| {
+        b.iter(|| black_box(one[0].with_cached(|t| t.is_bearer())))
+    });
+    group.bench_function("token().await/1 key", |b| {
+        b.iter(|| black_box(poll_once(one[0].token())))
+    });
+    group.bench_function("token().await/hot key among 100k", |b| {
+        b.iter(|| black_box(poll_once(hot.token())))
+    });
+    let mut i = 0usize;
+    group.bench_function("token().await/round robin over 100k", |b| {
+        b.iter(|| {
+            // A stride co-prime with 100,000 visits every key in a cache-unfriendly order.
+            i = (i + 7_919) % many.len();
+            black_box(poll_once(many[i].token()))
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("cache_lookup");
+    let scopes = Scopes::new([format!("{}12345", f.scope_base)]).unwrap();
+    let one_scopes = Scopes::new([format!("{}0", f.scope_base)]).unwrap();
+    group.bench_function("client_credentials(..)/1 key", |b| {
+        b.iter(|| black_box(_one_cache.client_credentials(&f.client, &one_scopes)))
+    });
+    group.bench_function("client_credentials(..)/100k keys", |b| {
+        b.iter(|| black_box(many_cache.client_credentials(&f.client, &scopes)))
+    });
+    group.finish();
+
+    // Two keys with tokens of their own, so that "own keys" share no reference count.
+    let (own_cache, own) = f._runtime.block_on(async {
+        let cache = TokenCache::new();
+        let ropc = Client::builder(
+            f._tenant.authority(defaults::ROPC_POLICY).unwrap(),
+            defaults::PUBLIC_CLIENT_ID,
+        )
+        .build()
+        .unwrap();
+        let password = b2c_token::Password::new(defaults::PASSWORD);
+        let sources = vec![
+            cache.client_credentials(&f.client, &Scopes::new([f._tenant.api_default_scope()]).unwrap()),
+            cache.password(&ropc, defaults::USERNAME, &password, &Scopes::empty()),
+        ];
+        for source in &sources {
+            source.token().await.unwrap();
+        }
+        (cache, sources)
+    });
+    let mut group = c.benchmark_group("cache_hit_threads");
+    type Hit = fn(&TokenSource) -> bool;
+    let token_hit: Hit = |s| poll_once(s.token()).is_some();
+    let borrow_hit: Hit = |s| s.with_cached(|t| t.access_token().is_some()).unwrap_or(false);
+    for (name, threads, shared, hit) in [
+        ("token()/1 thread", 1, true, token_hit),
+        ("token()/2 threads, same key", 2, true, token_hit),
+        ("token()/2 threads, own keys", 2, false, token_hit),
+        ("with_cached()/1 thread", 1, true, borrow_hit),
+        ("with_cached()/2 threads, same key", 2, true, borrow_hit),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for t in 0..threads {
+                        let source = if shared { &own[0] } else { &own[t] };
+                        scope.spawn(move || {
+                            for _ in 0..iters {
+                                black_box(hit(black_box(source)));
+                            }
+                        });
+                    }
+                });
+                // Wall time per hit across all threads: throughput that scales halves it.
+                start.elapsed() / threads as u32
+            })
+        });
+    }
+    group.finish();
+    drop(own_cache);
+    drop(many_cache);
+}
+
+fn memory(_: &mut Criterion) {
+    let f = fixture();
+    let n = 100_000;
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let (cache, sources) = filled_cache(&f, n);
+    // The store holds one more reference per key; drop it to count only the cache.
+    drop(sources);
+    let after = LIVE_BYTES.load(Ordering::Relaxed);
+    // Every entry shares the one `Token` allocation, so this is all overhead: key, entry,
+    // index, refresher task. The store's copy is included; measured separately below.
+    let with_store = (after - before) as f64 / n as f64;
+    drop(cache);
+    let cache = TokenCache::builder().max_entries(n).build();
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let sources: Vec<TokenSource> = (0..n)
+        .map(|i| cache.client_credentials(&f.client, &Scopes::new([format!("{}{i}", f.scope_base)]).unwrap()))
+        .collect();
+    drop(sources);
+    let empty_entries = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / n as f64;
+    println!("memory per entry: {with_store:.0} B with a token installed (incl. store copy and refresher task), {empty_entries:.0} B before any token");
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = memory, hits
+}
+criterion_main!(benches);
