@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use reqwest::header::HeaderValue;
 use tokio::time::Instant;
 
 use crate::client::Client;
@@ -465,6 +466,14 @@ impl TokenSource {
     #[inline]
     pub fn cached(&self) -> Option<Token> {
         self.with_cached(Token::clone)
+    }
+
+    /// A valid token's `Authorization` header value (see [`Token::authorization_header`]).
+    ///
+    /// # Errors
+    /// As [`TokenSource::token`] and [`Token::authorization_header`].
+    pub async fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        self.token().await?.authorization_header()
     }
 
     /// Drops the cached token if it is `rejected` (the one an API just refused). If another

@@ -54,6 +54,10 @@ mod secret;
 mod token;
 mod transport;
 
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+mod middleware;
+
 #[cfg(feature = "test-tenant")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
 pub mod test_tenant;
@@ -64,6 +68,8 @@ pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenFutur
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use grant::GrantKind;
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::{BearerAuth, TokenScopes};
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::{Scopes, Token};
 

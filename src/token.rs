@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use reqwest::header::HeaderValue;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -239,6 +240,23 @@ impl Token {
     /// When the request that produced this token was sent (tokio's clock).
     pub(crate) fn issued_at(&self) -> Instant {
         self.0.issued_at
+    }
+
+    /// `Bearer {access token}` as a header value marked sensitive (hidden from `Debug` and
+    /// from HTTP/2 header compression), for callers who add the header themselves:
+    /// `request.header(AUTHORIZATION, token.authorization_header()?)`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the token has no access token (only `openid`/`offline_access`
+    /// were requested) or its characters cannot go in a header.
+    pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        let access = self.access_token().ok_or_else(|| {
+            Error::config("the token has no access token: request a resource scope (an API scope or the client ID)")
+        })?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", access.expose_secret()))
+            .map_err(|_| Error::config("the access token has characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     /// Whether the expiry is known and has passed.
