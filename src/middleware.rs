@@ -71,8 +71,45 @@ pub struct BearerAuth {
 struct BearerInner {
     source: TokenSource,
     source_for: Option<Arc<SourceFor>>,
-    allowed_hosts: Vec<String>,
+    allowed_hosts: Vec<AllowedHost>,
     allow_any_host: bool,
+}
+
+/// An allow-list entry: a host, optionally pinned to one port. Parsed once, matched on every
+/// request without allocating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    fn parse(entry: &str) -> Self {
+        let entry = entry.trim().to_ascii_lowercase();
+        // `host:port`, but not the colons inside a bare IPv6 address (`[::1]` has no port).
+        match entry.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => {
+                match port.parse() {
+                    Ok(port) => Self {
+                        host: host.to_owned(),
+                        port: Some(port),
+                    },
+                    Err(_) => Self {
+                        host: entry,
+                        port: None,
+                    },
+                }
+            }
+            _ => Self {
+                host: entry,
+                port: None,
+            },
+        }
+    }
+
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        self.host.eq_ignore_ascii_case(host) && (self.port.is_none() || self.port == port)
+    }
 }
 
 impl BearerAuth {
@@ -130,7 +167,7 @@ impl BearerAuth {
     /// reaches host B.
     #[must_use]
     pub fn allow_host(mut self, host: &str) -> Self {
-        self.inner_mut().allowed_hosts.push(host.trim().to_ascii_lowercase());
+        self.inner_mut().allowed_hosts.push(AllowedHost::parse(host));
         self
     }
 
@@ -148,12 +185,8 @@ impl BearerAuth {
             return true;
         }
         let Some(host) = url.host_str() else { return false };
-        let host = host.to_ascii_lowercase();
-        let with_port = url.port_or_known_default().map(|port| format!("{host}:{port}"));
-        inner
-            .allowed_hosts
-            .iter()
-            .any(|allowed| *allowed == host || Some(allowed) == with_port.as_ref())
+        let port = url.port_or_known_default();
+        inner.allowed_hosts.iter().any(|allowed| allowed.matches(host, port))
     }
 
     fn source_for(&self, extensions: &Extensions) -> Result<TokenSource, Error> {
@@ -252,5 +285,23 @@ impl Middleware for BearerAuth {
                 .map_err(reqwest_middleware::Error::middleware)?,
         );
         next.run(retry, extensions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedHost;
+
+    #[test]
+    fn allow_list_entries_match_host_and_optional_port() {
+        let api = AllowedHost::parse("API.contoso.com");
+        assert!(api.matches("api.contoso.com", Some(443)) && api.matches("api.CONTOSO.com", Some(8443)));
+        assert!(!api.matches("evil.com", Some(443)) && !api.matches("api.contoso.com.evil.com", Some(443)));
+        let pinned = AllowedHost::parse("127.0.0.1:8080");
+        assert!(pinned.matches("127.0.0.1", Some(8080)) && !pinned.matches("127.0.0.1", Some(8081)));
+        let v6 = AllowedHost::parse("[::1]");
+        assert!(v6.matches("[::1]", Some(80)));
+        let v6_port = AllowedHost::parse("[::1]:9000");
+        assert!(v6_port.matches("[::1]", Some(9000)) && !v6_port.matches("[::1]", Some(80)));
     }
 }

@@ -253,7 +253,12 @@ impl Token {
         let access = self.access_token().ok_or_else(|| {
             Error::config("the token has no access token: request a resource scope (an API scope or the client ID)")
         })?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", access.expose_secret()))
+        // Built as bytes and handed over without another copy: this runs on every request.
+        let secret = access.expose_secret().as_bytes();
+        let mut bytes = Vec::with_capacity(7 + secret.len());
+        bytes.extend_from_slice(b"Bearer ");
+        bytes.extend_from_slice(secret);
+        let mut value = HeaderValue::try_from(bytes)
             .map_err(|_| Error::config("the access token has characters a header cannot carry"))?;
         value.set_sensitive(true);
         Ok(value)
