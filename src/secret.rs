@@ -120,6 +120,28 @@ impl AccessToken {
     }
 }
 
+impl AccessToken {
+    /// Eight hex digits that tell tokens apart without showing them, for logs and demos
+    /// (every JWT starts with the same `eyJ…`, so a prefix cannot). A 32-bit hash: it
+    /// identifies, it does not reveal.
+    ///
+    /// ```
+    /// let a = b2c_token::AccessToken::new("eyJ0eXAi.one.sig");
+    /// let b = b2c_token::AccessToken::new("eyJ0eXAi.two.sig");
+    /// assert_ne!(a.fingerprint(), b.fingerprint());
+    /// assert_eq!(a.fingerprint().len(), 8);
+    /// ```
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() has fixed keys: the same token gives the same fingerprint in
+        // every process, so log lines from several replicas can be compared.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.expose_secret().hash(&mut hasher);
+        format!("{:08x}", hasher.finish() as u32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,113 @@
+//! A background job that calls a protected API every second with client-credentials tokens
+//! attached by `BearerAuth`. The token is refreshed in the background; the job never notices.
+//!
+//! ```text
+//! cargo run --example daemon                 # against the embedded fake tenant, 10 calls
+//! DAEMON_CALLS=30 cargo run --example daemon
+//! ```
+//!
+//! The fake tenant issues 4-second tokens here so that refreshes are visible: watch the token
+//! prefix change while every call keeps succeeding. Against a real tenant, build the `Client`
+//! from your authority and secret instead (see the quickstart) and point `API_URL` at your API.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{BearerAuth, Client, GrantKind, Scopes, TokenCache};
+use http_body_util::Full;
+use hyper::body::Bytes;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let calls: usize = std::env::var("DAEMON_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(4))
+        .start()
+        .await?;
+    let api = start_protected_api().await?;
+    println!("Fake tenant at {}, protected API at http://{api}/.", tenant.base_url());
+
+    // Once, at start-up: the client, the cache, and the HTTP client wrapped with BearerAuth.
+    let client = Client::builder(
+        tenant.authority(defaults::SIGNIN_POLICY)?,
+        defaults::CONFIDENTIAL_CLIENT_ID,
+    )
+    .client_secret(defaults::CLIENT_SECRET)
+    .build()?;
+    let cache = TokenCache::new();
+    let scopes = Scopes::new([tenant.api_default_scope()])?;
+    let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(auth)
+        .build();
+    let source = cache.client_credentials(&client, &scopes);
+
+    // The job: no token handling in sight.
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    for call in 1..=calls {
+        ticker.tick().await;
+        let response = http.get(format!("http://{api}/reports")).send().await?;
+        let status = response.status();
+        let shown = source
+            .cached()
+            .and_then(|t| t.access_token().map(|a| a.fingerprint()))
+            .unwrap_or_default();
+        println!(
+            "call {call:>2}: HTTP {status}, token fingerprint {shown}, token requests so far: {}",
+            tenant.token_requests(GrantKind::ClientCredentials)
+        );
+        if !status.is_success() {
+            return Err(format!("the API answered {status}").into());
+        }
+    }
+    println!(
+        "{calls} calls, {} token requests: the token was refreshed in the background while the job ran.",
+        tenant.token_requests(GrantKind::ClientCredentials)
+    );
+    Ok(())
+}
+
+/// A tiny API that answers 200 to requests carrying a bearer token and 401 otherwise.
+async fn start_protected_api() -> Result<std::net::SocketAddr, BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let served = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let served = Arc::clone(&served);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let served = Arc::clone(&served);
+                    async move {
+                        let authorized = request
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.starts_with("Bearer "));
+                        served.fetch_add(1, Ordering::Relaxed);
+                        let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                        if !authorized {
+                            *response.status_mut() = hyper::StatusCode::UNAUTHORIZED;
+                        }
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(address)
+}
