@@ -5,15 +5,18 @@
 //! points straight at its entry, so a hit is: one atomic flag load, one `ArcSwap` load, one
 //! `Arc` clone. No map lookup, no lock, no clock read.
 //!
-//! Expiry is not checked on the hit path; each entry's refresher task keeps the `servable`
-//! flag honest instead. The task sleeps until the token's refresh window opens (5 min before
-//! expiry by default, at most half the lifetime), refreshes in the background while callers
-//! keep getting the still-valid token, retries with back-off on failure, and clears the flag
-//! when the token actually expires. If the task dies with its runtime, a drop guard clears the
-//! flag, so a dead timer can never leave an expired token servable.
+//! Expiry is not checked on the hit path; the cache's scheduler keeps each entry's `servable`
+//! flag honest instead. One timer task per cache holds a heap of deadlines (a few dozen bytes
+//! per entry, not a task each): when an entry's refresh window opens (5 min before expiry by
+//! default, at most half the lifetime) it spawns a short refresh job that fetches in the
+//! background while callers keep getting the still-valid token, retries with back-off on
+//! failure, and clears the flag when the token actually expires. If the scheduler or a job
+//! dies with its runtime, drop guards clear the flags, so a dead timer can never leave an
+//! expired token servable.
 
+use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -113,32 +116,32 @@ impl fmt::Debug for MemoryStore {
 pub struct CacheKey {
     /// Endpoint and client ID: one allocation shared by every key of a client.
     client: Arc<str>,
-    /// Grant, user and sorted scopes.
-    rest: Box<str>,
+    grant: GrantKind,
+    /// Lower-cased username for ROPC.
+    user: Option<Box<str>>,
+    /// Sorted: the set is what matters. Also what the entry sends.
+    scopes: Scopes,
 }
 
 impl CacheKey {
     fn new(client: &Client, grant: GrantKind, username: Option<&str>, scopes: &Scopes) -> Self {
-        let mut sorted: Vec<&str> = scopes.iter().collect();
-        sorted.sort_unstable();
-        let rest = format!(
-            "{}\n{}\n{}",
-            grant.grant_type(),
-            username.map(str::to_lowercase).unwrap_or_default(),
-            sorted.join(" "),
-        );
         Self {
             client: Arc::clone(client.cache_identity()),
-            rest: rest.into_boxed_str(),
+            grant,
+            user: username.map(|u| u.to_lowercase().into_boxed_str()),
+            scopes: scopes.sorted(),
         }
     }
 }
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.client.split('\n').chain(self.rest.split('\n')))
-            .finish()
+        let mut list = f.debug_list();
+        list.entries(self.client.split('\n')).entry(&self.grant.grant_type());
+        if let Some(user) = &self.user {
+            list.entry(user);
+        }
+        list.entry(&self.scopes.as_str()).finish()
     }
 }
 
@@ -184,6 +187,184 @@ struct CacheInner {
 struct Shared {
     config: CacheConfig,
     store: Option<Arc<dyn TokenStore>>,
+    schedule: Mutex<Schedule>,
+    /// Wakes the scheduler when a deadline earlier than all others arrives.
+    wake: tokio::sync::Notify,
+}
+
+/// The deadlines of every entry, and whether a scheduler task is running to honour them.
+#[derive(Default)]
+struct Schedule {
+    deadlines: BinaryHeap<Reverse<Deadline>>,
+    running: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Refresh,
+    Expire,
+}
+
+/// Something to do to one entry at one time, if the entry still holds the same token.
+struct Deadline {
+    at: Instant,
+    /// The entry's token generation when this was scheduled: a newer token makes it moot.
+    generation: u64,
+    action: Action,
+    entry: Weak<Entry>,
+}
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Deadline {}
+
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.generation, self.action).cmp(&(other.at, other.generation, other.action))
+    }
+}
+
+impl Shared {
+    fn lock_schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a deadline, starting the scheduler on the current runtime if none runs. `false`
+    /// if there is no runtime to run it on: then nothing would watch the token's expiry.
+    fn schedule(self: &Arc<Self>, deadline: Deadline) -> bool {
+        let mut schedule = self.lock_schedule();
+        let earliest = schedule
+            .deadlines
+            .peek()
+            .is_none_or(|Reverse(first)| deadline.at < first.at);
+        if !schedule.running {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return false;
+            };
+            schedule.running = true;
+            schedule.deadlines.push(Reverse(deadline));
+            drop(schedule);
+            // The guard exists before the task is first polled: a runtime dropped before
+            // then still clears the flags.
+            runtime.spawn(scheduler(SchedulerGuard {
+                shared: Arc::clone(self),
+                armed: true,
+            }));
+            return true;
+        }
+        schedule.deadlines.push(Reverse(deadline));
+        drop(schedule);
+        if earliest {
+            self.wake.notify_one();
+        }
+        true
+    }
+}
+
+/// Ends the schedule if the scheduler task ends without saying so itself (its runtime shut
+/// down): nobody watches those expiries any more, so none of those tokens may be served.
+struct SchedulerGuard {
+    shared: Arc<Shared>,
+    armed: bool,
+}
+
+impl Drop for SchedulerGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut schedule = self.shared.lock_schedule();
+        schedule.running = false;
+        for Reverse(deadline) in schedule.deadlines.drain() {
+            if let Some(entry) = deadline.entry.upgrade() {
+                entry.servable.store(false, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// One task per cache: sleeps until the earliest deadline (or until an earlier one arrives),
+/// then hands due deadlines to short-lived jobs. Ends when no deadline is left.
+async fn scheduler(mut guard: SchedulerGuard) {
+    let shared = Arc::clone(&guard.shared);
+    loop {
+        let (due, next) = {
+            let mut schedule = shared.lock_schedule();
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while schedule.deadlines.peek().is_some_and(|Reverse(first)| first.at <= now) {
+                if let Some(Reverse(deadline)) = schedule.deadlines.pop() {
+                    due.push(deadline);
+                }
+            }
+            let next = schedule.deadlines.peek().map(|Reverse(first)| first.at);
+            if due.is_empty() && next.is_none() {
+                schedule.running = false;
+                guard.armed = false;
+                return;
+            }
+            (due, next)
+        };
+        for deadline in due {
+            if let Some(entry) = deadline.entry.upgrade() {
+                let job = JobGuard { entry, armed: true };
+                tokio::spawn(run_deadline(job, deadline.generation, deadline.action));
+            }
+        }
+        if let Some(at) = next {
+            // A notification sent before this wait starts is kept by `Notify`, so an earlier
+            // deadline added in between is not missed.
+            let _ = tokio::time::timeout_at(at, shared.wake.notified()).await;
+        }
+    }
+}
+
+/// Clears the entry's flag if its job is dropped mid-way (runtime shut down).
+struct JobGuard {
+    entry: Arc<Entry>,
+    armed: bool,
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.entry.servable.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Refreshes, or expires, one entry's token if it is still the one the deadline was for.
+async fn run_deadline(mut job: JobGuard, generation: u64, action: Action) {
+    let entry = Arc::clone(&job.entry);
+    let mut state = entry.refresh.lock().await;
+    if entry.token_generation.load(Ordering::Acquire) != generation {
+        job.armed = false; // a newer token was installed and scheduled its own deadline
+        return;
+    }
+    match action {
+        Action::Expire => {
+            tracing::debug!(key = ?entry.key, "token expired without a successful refresh");
+            entry.servable.store(false, Ordering::Release);
+        }
+        Action::Refresh => {
+            tracing::debug!(key = ?entry.key, "proactive refresh");
+            let result = Box::pin(entry.fetch(&mut state)).await;
+            if let Err(error) = Box::pin(entry.finish(&mut state, result)).await {
+                entry.schedule_retry(&mut state, generation, &error);
+            }
+        }
+    }
+    job.armed = false;
 }
 
 /// The key → entry map, with a CLOCK ring for eviction (an LRU approximation whose hit path
@@ -191,7 +372,8 @@ struct Shared {
 #[derive(Default)]
 struct Index {
     entries: HashMap<CacheKey, Arc<Entry>>,
-    ring: Vec<CacheKey>,
+    /// The same entries in insertion order (a pointer each; the key is in the entry).
+    ring: Vec<Arc<Entry>>,
     hand: usize,
 }
 
@@ -201,16 +383,14 @@ impl Index {
             if self.hand >= self.ring.len() {
                 self.hand = 0;
             }
-            let key = &self.ring[self.hand];
-            match self.entries.get(key) {
-                Some(entry) if entry.referenced.swap(false, Ordering::Relaxed) => self.hand += 1,
-                _ => {
-                    let key = self.ring.swap_remove(self.hand);
-                    if let Some(entry) = self.entries.remove(&key) {
-                        entry.stop_refresher();
-                    }
-                    return;
-                }
+            if self.ring[self.hand].referenced.swap(false, Ordering::Relaxed) {
+                self.hand += 1;
+            } else {
+                // Its pending deadline holds only a weak reference: once no source uses
+                // the entry either, it is freed and the deadline is skipped.
+                let entry = self.ring.swap_remove(self.hand);
+                self.entries.remove(&entry.key);
+                return;
             }
         }
     }
@@ -246,7 +426,7 @@ impl TokenCache {
     #[must_use]
     pub fn client_credentials(&self, client: &Client, scopes: &Scopes) -> TokenSource {
         let key = CacheKey::new(client, GrantKind::ClientCredentials, None, scopes);
-        self.source(key, client, scopes, SourceGrant::ClientCredentials)
+        self.source(key, client, SourceGrant::ClientCredentials)
     }
 
     /// The token source for a user signed in with ROPC. The password is kept (as a secret)
@@ -255,14 +435,11 @@ impl TokenCache {
     #[must_use]
     pub fn password(&self, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> TokenSource {
         let key = CacheKey::new(client, GrantKind::Password, Some(username), scopes);
-        let grant = SourceGrant::Password {
-            username: username.to_owned(),
-            password: password.clone(),
-        };
-        self.source(key, client, scopes, grant)
+        let grant = SourceGrant::Password(Arc::new((username.to_owned(), password.clone())));
+        self.source(key, client, grant)
     }
 
-    fn source(&self, key: CacheKey, client: &Client, scopes: &Scopes, grant: SourceGrant) -> TokenSource {
+    fn source(&self, key: CacheKey, client: &Client, grant: SourceGrant) -> TokenSource {
         let mut index = self
             .inner
             .index
@@ -281,20 +458,18 @@ impl TokenCache {
         let entry = Arc::new(Entry {
             key: key.clone(),
             client: client.clone(),
-            scopes: scopes.clone(),
             shared: Arc::clone(&self.inner.shared),
             current: ArcSwapOption::empty(),
             servable: AtomicBool::new(false),
             // Unreferenced until used: a key created and never asked for goes first.
             referenced: AtomicBool::new(false),
-            refresher_running: AtomicBool::new(false),
+            token_generation: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             grant: Mutex::new(grant),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
-            refresher: Mutex::new(None),
         });
-        index.entries.insert(key.clone(), Arc::clone(&entry));
-        index.ring.push(key);
+        index.entries.insert(key, Arc::clone(&entry));
+        index.ring.push(Arc::clone(&entry));
         TokenSource { entry }
     }
 
@@ -394,6 +569,8 @@ impl TokenCacheBuilder {
                 shared: Arc::new(Shared {
                     config: self.config,
                     store: self.store,
+                    schedule: Mutex::new(Schedule::default()),
+                    wake: tokio::sync::Notify::new(),
                 }),
                 index: Mutex::new(Index::default()),
             }),
@@ -543,7 +720,9 @@ impl fmt::Debug for TokenFuture<'_> {
 #[derive(Clone)]
 enum SourceGrant {
     ClientCredentials,
-    Password { username: String, password: Password },
+    /// Username and password, behind one pointer so that client-credentials entries, the
+    /// common case for daemons, do not carry room for them.
+    Password(Arc<(String, Password)>),
 }
 
 #[derive(Default)]
@@ -552,24 +731,26 @@ struct RefreshState {
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
     generation: u64,
     last_error: Option<Box<Error>>,
+    /// Wait before the next background retry; zero until a background refresh fails.
+    backoff: Duration,
 }
 
 struct Entry {
     key: CacheKey,
     client: Client,
-    scopes: Scopes,
     shared: Arc<Shared>,
     current: ArcSwapOption<Token>,
     /// True while `current` may be served. Set after `current` is stored (Release), read
     /// before it is loaded (Acquire).
     servable: AtomicBool,
     referenced: AtomicBool,
-    refresher_running: AtomicBool,
+    /// Mirrors `RefreshState::generation` for callers about to wait.
     generation: AtomicU64,
+    /// Bumped whenever `current` changes; deadlines carry the value they were made for.
+    token_generation: AtomicU64,
     grant: Mutex<SourceGrant>,
-    /// Single flight: every fetch, by a caller or the refresher, holds this.
+    /// Single flight: every fetch, by a caller or a refresh job, holds this.
     refresh: tokio::sync::Mutex<RefreshState>,
-    refresher: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Entry {
@@ -588,6 +769,7 @@ impl Entry {
     fn invalidate(&self) {
         self.servable.store(false, Ordering::Release);
         self.current.store(None);
+        self.token_generation.fetch_add(1, Ordering::AcqRel);
         if let Some(store) = self.shared.store.clone() {
             let key = self.key.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -629,7 +811,7 @@ impl Entry {
     async fn fetch(&self, state: &mut RefreshState) -> Result<Token> {
         if let Some(refresh_token) = state.refresh_token.clone() {
             // Refresh tokens here come from ROPC, a public-client grant: redeem without secret.
-            match self.client.refresh(&refresh_token, &self.scopes, true).await {
+            match self.client.refresh(&refresh_token, &self.key.scopes, true).await {
                 Ok(token) => return Ok(token),
                 Err(error) if error.is_invalid_grant() => {
                     tracing::debug!(key = ?self.key, code = ?error.b2c_code(), "refresh token rejected: using the original grant");
@@ -640,10 +822,11 @@ impl Entry {
         }
         let grant = self.lock_grant().clone();
         match grant {
-            SourceGrant::ClientCredentials => self.client.acquire_token_by_client_credentials(&self.scopes).await,
-            SourceGrant::Password { username, password } => {
+            SourceGrant::ClientCredentials => self.client.acquire_token_by_client_credentials(&self.key.scopes).await,
+            SourceGrant::Password(user) => {
+                let (username, password) = &*user;
                 self.client
-                    .acquire_token_by_password(&username, &password, &self.scopes)
+                    .acquire_token_by_password(username, password, &self.key.scopes)
                     .await
             }
         }
@@ -655,6 +838,7 @@ impl Entry {
         match result {
             Ok(token) => {
                 state.last_error = None;
+                state.backoff = Duration::ZERO;
                 if let Some(store) = &self.shared.store {
                     store.save(&self.key, &token).await;
                 }
@@ -673,12 +857,50 @@ impl Entry {
             // B2C rotates refresh tokens: always keep the newest.
             state.refresh_token = Some(refresh_token.clone());
         }
-        let (_, expires_at) = self.schedule(&token);
-        let usable = Instant::now() < expires_at;
+        let (refresh_at, expires_at) = self.schedule(&token);
         self.current.store(Some(Arc::new(token)));
+        let generation = self.token_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let usable = Instant::now() < expires_at
+            && self.shared.schedule(Deadline {
+                at: refresh_at,
+                generation,
+                action: Action::Refresh,
+                entry: Arc::downgrade(self),
+            });
         self.servable.store(usable, Ordering::Release);
-        if usable {
-            self.ensure_refresher();
+    }
+
+    /// After a failed background refresh: try again after a growing back-off, or, if the
+    /// token expires first, stop serving it at its expiry.
+    fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
+        let config = &self.shared.config;
+        let backoff = if state.backoff.is_zero() {
+            config.retry_backoff
+        } else {
+            state.backoff
+        };
+        state.backoff = (backoff * 2).min(config.max_backoff);
+        let retry_at = Instant::now() + backoff + random_below(backoff / 2);
+        let expires_at = self
+            .current
+            .load()
+            .as_deref()
+            .map_or_else(Instant::now, |token| self.schedule(token).1);
+        let (at, action) = if retry_at >= expires_at {
+            tracing::warn!(key = ?self.key, %error, "background refresh failed; the token expires before the next attempt");
+            (expires_at, Action::Expire)
+        } else {
+            tracing::warn!(key = ?self.key, %error, retry_in = ?backoff, "background refresh failed; still serving the valid token");
+            (retry_at, Action::Refresh)
+        };
+        let entry = Arc::downgrade(self);
+        if !self.shared.schedule(Deadline {
+            at,
+            generation,
+            action,
+            entry,
+        }) {
+            self.servable.store(false, Ordering::Release);
         }
     }
 
@@ -696,126 +918,6 @@ impl Entry {
             refresh_at.max(issued_at + MIN_REFRESH_INTERVAL.min(lifetime / 2)),
             expires_at,
         )
-    }
-
-    fn ensure_refresher(self: &Arc<Self>) {
-        if self.refresher_running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.refresher_running.store(false, Ordering::Release);
-            return;
-        };
-        // The guard exists before the task is first polled: a runtime dropped before then
-        // still clears the flags.
-        let guard = RefresherGuard {
-            entry: Arc::downgrade(self),
-            armed: true,
-        };
-        let task = runtime.spawn(refresher(guard));
-        *self.refresher.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task.abort_handle());
-    }
-
-    fn stop_refresher(&self) {
-        if let Some(task) = self
-            .refresher
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        self.stop_refresher();
-    }
-}
-
-/// Clears the entry's flags if the refresher ends without saying so itself (aborted, or its
-/// runtime shut down): nobody watches the expiry any more, so nothing may be served blind.
-struct RefresherGuard {
-    entry: Weak<Entry>,
-    armed: bool,
-}
-
-impl Drop for RefresherGuard {
-    fn drop(&mut self) {
-        if let (true, Some(entry)) = (self.armed, self.entry.upgrade()) {
-            entry.servable.store(false, Ordering::Release);
-            entry.refresher_running.store(false, Ordering::Release);
-        }
-    }
-}
-
-/// Keeps one entry's token fresh in the background. Holds only a weak reference while
-/// sleeping, so a dropped entry ends it.
-async fn refresher(mut guard: RefresherGuard) {
-    let weak = guard.entry.clone();
-    loop {
-        let Some(entry) = weak.upgrade() else { return };
-        let Some(token) = entry.current.load_full() else {
-            // Invalidated: the next caller fetches and starts a new refresher.
-            guard.armed = false;
-            entry.refresher_running.store(false, Ordering::Release);
-            return;
-        };
-        let (refresh_at, expires_at) = entry.schedule(&token);
-        drop(entry);
-        tokio::time::sleep_until(refresh_at).await;
-
-        let mut backoff = match weak.upgrade() {
-            Some(entry) => entry.shared.config.retry_backoff,
-            None => return,
-        };
-        loop {
-            let Some(entry) = weak.upgrade() else { return };
-            let mut state = entry.refresh.lock().await;
-            let replaced = entry
-                .current
-                .load()
-                .as_deref()
-                .is_none_or(|current| !current.same_as(&token));
-            if replaced {
-                break; // a caller already fetched a newer token: schedule from that one
-            }
-            tracing::debug!(key = ?entry.key, "proactive refresh");
-            // Boxed: an idle refresher should cost a sleeping timer, not a fetch-sized frame.
-            let result = Box::pin(entry.fetch(&mut state)).await;
-            match Box::pin(entry.finish(&mut state, result)).await {
-                Ok(_) => break,
-                Err(error) => {
-                    let retry_at = Instant::now() + backoff + random_below(backoff / 2);
-                    if retry_at >= expires_at {
-                        tracing::warn!(key = ?entry.key, %error, "background refresh failed; token expires before the next attempt");
-                        drop(state);
-                        drop(entry);
-                        tokio::time::sleep_until(expires_at).await;
-                        let Some(entry) = weak.upgrade() else { return };
-                        let _state = entry.refresh.lock().await;
-                        if entry
-                            .current
-                            .load()
-                            .as_deref()
-                            .is_some_and(|current| current.same_as(&token))
-                        {
-                            guard.armed = false;
-                            entry.servable.store(false, Ordering::Release);
-                            entry.refresher_running.store(false, Ordering::Release);
-                            return;
-                        }
-                        break;
-                    }
-                    tracing::warn!(key = ?entry.key, %error, retry_in = ?(retry_at - Instant::now()), "background refresh failed; still serving the valid token");
-                    drop(state);
-                    drop(entry);
-                    tokio::time::sleep_until(retry_at).await;
-                    backoff = (backoff * 2).min(weak.upgrade().map_or(backoff, |e| e.shared.config.max_backoff));
-                }
-            }
-        }
     }
 }
 

@@ -185,10 +185,12 @@ impl Client {
             outcome = tracing::field::Empty,
         );
 
+        let default_scopes;
         let scope_value = if !scopes.is_empty() {
-            scopes.to_string()
+            scopes.as_str()
         } else if grant.defaults_scopes_to_ropc() {
-            format!("openid {} offline_access", inner.client_id)
+            default_scopes = format!("openid {} offline_access", inner.client_id);
+            default_scopes.as_str()
         } else {
             return Err(Error::config(
                 "client credentials need a scope such as https://contoso.onmicrosoft.com/api/.default",
@@ -208,7 +210,7 @@ impl Client {
 
         let mut params: Vec<(&'static str, &str)> = Vec::with_capacity(8);
         grant.push_params(&mut params);
-        params.push(("scope", &scope_value));
+        params.push(("scope", scope_value));
         if grant.kind() == crate::GrantKind::Password && inner.send_response_type {
             params.push(("response_type", "token id_token"));
         }

@@ -31,7 +31,11 @@ const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// # Ok::<(), b2c_token::Error>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<String>);
+pub struct Scopes(
+    /// The scopes joined with single spaces, exactly as sent. Validated scopes contain no
+    /// whitespace, so this is lossless, and one allocation serves every clone of a cache key.
+    Box<str>,
+);
 
 impl Scopes {
     /// Scopes from separate items. Each must be a non-empty scope token (RFC 6749 §3.3)
@@ -45,15 +49,18 @@ impl Scopes {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut list: Vec<String> = Vec::new();
+        let mut joined = String::new();
         for scope in scopes {
             let scope = scope.as_ref();
             validate_scope(scope)?;
-            if !list.iter().any(|s| s == scope) {
-                list.push(scope.to_owned());
+            if !joined.split(' ').any(|s| s == scope) {
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(scope);
             }
         }
-        Ok(Self(list))
+        Ok(Self(joined.into_boxed_str()))
     }
 
     /// Scopes from one space-separated string, as B2C documents them.
@@ -68,7 +75,7 @@ impl Scopes {
     /// and refresh).
     #[must_use]
     pub fn empty() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
 
     /// Whether there are no scopes.
@@ -79,7 +86,20 @@ impl Scopes {
 
     /// The scopes in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// The scopes joined with single spaces, as the `scope` form field wants them.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same set in sorted order: the form cache keys use.
+    pub(crate) fn sorted(&self) -> Self {
+        let mut list: Vec<&str> = self.iter().collect();
+        list.sort_unstable();
+        Self(list.join(" ").into_boxed_str())
     }
 }
 
@@ -106,19 +126,13 @@ fn validate_scope(scope: &str) -> Result<()> {
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, scope) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&self.0)
     }
 }
 
 impl fmt::Debug for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.0).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 

@@ -194,7 +194,8 @@ async fn failed_background_refresh_keeps_serving_until_expiry_then_reports() {
     );
 
     // Back-off: 10 s (+ up to 5 s jitter), then 20 s (+10), 40 s (+20): a few attempts, not a storm.
-    for _ in 0..12 {
+    // Up to 591 s of the token's 600 s.
+    for _ in 0..11 {
         tokio::time::advance(Duration::from_secs(10)).await;
         wait_until(|| true).await;
         assert!(source.cached().is_some(), "served until expiry");
@@ -202,7 +203,7 @@ async fn failed_background_refresh_keeps_serving_until_expiry_then_reports() {
     let attempts = tenant.token_requests(GrantKind::ClientCredentials) - 1;
     assert!((2..=5).contains(&attempts), "{attempts} background attempts in 120 s");
 
-    tokio::time::advance(Duration::from_secs(10)).await; // past expiry
+    tokio::time::advance(Duration::from_secs(10)).await; // 601 s: past expiry
     wait_until(|| source.cached().is_none()).await;
     let err = source.token().await.unwrap_err();
     assert_eq!(err.status(), Some(503), "{err}");
