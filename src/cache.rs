@@ -15,11 +15,9 @@
 //! expired token servable.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -921,14 +919,9 @@ impl Entry {
     }
 }
 
-/// A duration uniformly below `limit`, from std's per-process random hasher keys (jitter
-/// needs no cryptographic randomness, nor another dependency).
+/// A duration uniformly below `limit`, for jitter.
 fn random_below(limit: Duration) -> Duration {
-    let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(RandomState::new().hash_one(std::time::SystemTime::now()) % nanos)
+    limit.mul_f64(crate::retry::random_fraction())
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use url::form_urlencoded;
 use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::grant::{ClientSecretUse, Grant};
+use crate::lockout::RejectedCredentials;
+use crate::retry::{random_fraction, Attempts, Decision, RetryPolicy};
 use crate::secret::{ClientSecret, Password, RefreshToken};
 use crate::token::{Scopes, Token};
 use crate::transport::{FormRequest, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
@@ -62,6 +64,8 @@ struct ClientInner {
     send_response_type: bool,
     refresh_resource: Option<String>,
     transport: Transport,
+    retry: RetryPolicy,
+    rejected_credentials: RejectedCredentials,
 }
 
 impl Client {
@@ -77,6 +81,8 @@ impl Client {
             http: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: RetryPolicy::default(),
+            remember_rejections: DEFAULT_REMEMBER_REJECTIONS,
         }
     }
 
@@ -174,17 +180,6 @@ impl Client {
     /// Every grant ends here: build the form, add client authentication, send.
     async fn request(&self, grant: Grant<'_>, scopes: &Scopes) -> Result<Token> {
         let inner = &*self.inner;
-        let client_request_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!(
-            "b2c_token.request",
-            grant = grant.kind().grant_type(),
-            host = inner.authority.host(),
-            policy = inner.authority.policy().map(|p| p.as_str()),
-            client_request_id = %client_request_id,
-            status = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-        );
-
         let default_scopes;
         let scope_value = if !scopes.is_empty() {
             scopes.as_str()
@@ -238,26 +233,78 @@ impl Client {
             url: inner.authority.token_endpoint(),
             body,
             basic_auth,
-            client_request_id: &client_request_id,
             requested_scopes: scopes.clone(),
             secrets,
         };
-        let result = inner.transport.send(request).instrument(span.clone()).await;
-        match &result {
-            Ok(_) => {
-                span.record("outcome", "token");
-            }
-            Err(error) => {
-                if let Some(status) = error.status() {
-                    span.record("status", status);
+
+        // Lockout rails: credentials B2C just rejected are not sent again for a while.
+        let remembered_key = match &grant {
+            Grant::Password { username, password } => Some(inner.rejected_credentials.key(
+                inner.authority.token_endpoint().as_str(),
+                &inner.client_id,
+                username,
+                password.expose_secret(),
+            )),
+            _ => None,
+        };
+        if let Some(error) = remembered_key.and_then(|key| inner.rejected_credentials.check(key)) {
+            tracing::warn!(
+                grant = grant.kind().grant_type(),
+                code = error.b2c_code().map(tracing::field::display),
+                "these credentials were rejected moments ago: not sending them again (B2C locks accounts)"
+            );
+            return Err(error);
+        }
+
+        let started = tokio::time::Instant::now();
+        let mut attempts = Attempts::default();
+        let result = loop {
+            let client_request_id = uuid::Uuid::new_v4().to_string();
+            let span = tracing::info_span!(
+                "b2c_token.request",
+                grant = grant.kind().grant_type(),
+                host = inner.authority.host(),
+                policy = inner.authority.policy().map(|p| p.as_str()),
+                attempt = attempts.retries + 1,
+                client_request_id = %client_request_id,
+                status = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            let result = inner
+                .transport
+                .send(&request, &client_request_id)
+                .instrument(span.clone())
+                .await;
+            let error = match result {
+                Ok(token) => {
+                    span.record("outcome", "token");
+                    break Ok(token);
                 }
-                span.record("outcome", tracing::field::display(error_kind(error)));
-                let _entered = span.enter();
-                tracing::debug!(
-                    code = error.b2c_code().map(tracing::field::display),
-                    "token request failed"
-                );
+                Err(error) => error,
+            };
+            if let Some(status) = error.status() {
+                span.record("status", status);
             }
+            span.record("outcome", tracing::field::display(error_kind(&error)));
+            let _entered = span.enter();
+            match attempts.decide(&inner.retry, &error, started.elapsed(), random_fraction()) {
+                Ok(Decision::Stop) => {
+                    tracing::debug!(code = error.b2c_code().map(tracing::field::display), %error, "token request failed");
+                    break Err(error);
+                }
+                Ok(Decision::RetryAfter(wait)) => {
+                    tracing::info!(code = error.b2c_code().map(tracing::field::display), %error, ?wait, "token request failed; retrying");
+                    drop(_entered);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(throttled) => {
+                    tracing::warn!(%throttled, "throttled beyond the retry budget; giving up for now");
+                    break Err(throttled);
+                }
+            }
+        };
+        if let (Some(key), Err(error)) = (remembered_key, &result) {
+            inner.rejected_credentials.record(key, error);
         }
         result
     }
@@ -266,6 +313,7 @@ impl Client {
 fn error_kind(error: &Error) -> &'static str {
     match error {
         Error::Config(_) => "config",
+        Error::Throttled { .. } => "throttled",
         Error::Rejected(_) => "rejected",
         Error::UnexpectedResponse(_) => "unexpected_response",
         Error::Transport { .. } => "transport",
@@ -310,7 +358,12 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     timeout: Duration,
     connect_timeout: Duration,
+    retry: RetryPolicy,
+    remember_rejections: Duration,
 }
+
+/// How long rejected ROPC credentials are answered from memory by default.
+const DEFAULT_REMEMBER_REJECTIONS: Duration = Duration::from_secs(300);
 
 impl ClientBuilder {
     /// The client secret, for client credentials (and refreshing confidential grants).
@@ -358,6 +411,21 @@ impl ClientBuilder {
         self
     }
 
+    /// How failed requests are repeated (transport errors, 429, 5xx, B2C's busy codes).
+    /// Default: [`RetryPolicy::default`]; [`RetryPolicy::none`] turns retries off.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// For how long username/password pairs that B2C rejected (AADB2C90225 and kin) are
+    /// answered from memory instead of being sent again. Default 5 minutes; zero turns it off.
+    /// Only a keyed hash of the credentials is kept, never the password.
+    pub fn remember_rejected_credentials(mut self, window: Duration) -> Self {
+        self.remember_rejections = window;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// # Errors
@@ -402,6 +470,8 @@ impl ClientBuilder {
                     http,
                     timeout: self.timeout,
                 },
+                retry: self.retry,
+                rejected_credentials: RejectedCredentials::new(self.remember_rejections),
             }),
         })
     }

@@ -33,6 +33,20 @@ pub enum Error {
     #[error(transparent)]
     UnexpectedResponse(Box<UnexpectedResponse>),
 
+    /// The server is throttling (HTTP 429 or B2C's AADB2C90229/90244) and asked for a wait
+    /// longer than the call's retry budget allows. Nothing more was sent; try again after
+    /// `retry_after`, and cache tokens longer.
+    #[error("throttled by the token endpoint: retry after {} s", retry_after.as_secs_f64().ceil())]
+    Throttled {
+        /// How long to wait before the next request (the server's `Retry-After`, capped, or
+        /// the back-off the SDK computed).
+        retry_after: Duration,
+        /// The HTTP status of the last response.
+        status: Option<u16>,
+        /// The B2C code of the last response, if any.
+        code: Option<B2cCode>,
+    },
+
     /// The request did not complete: DNS, connect, TLS, timeout, or a dropped connection.
     #[error("token request failed: {message}")]
     Transport {
@@ -56,6 +70,7 @@ impl Error {
     pub fn b2c_code(&self) -> Option<B2cCode> {
         match self {
             Self::Rejected(rejection) => rejection.b2c_code(),
+            Self::Throttled { code, .. } => *code,
             _ => None,
         }
     }
@@ -66,6 +81,7 @@ impl Error {
         match self {
             Self::Rejected(rejection) => Some(rejection.status()),
             Self::UnexpectedResponse(response) => response.status(),
+            Self::Throttled { status, .. } => *status,
             _ => None,
         }
     }
@@ -98,7 +114,7 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            Self::Transport { .. } | Self::Throttled { .. } => true,
             Self::Rejected(rejection) => match rejection.b2c_code() {
                 Some(code) => code.retry() != Retry::Never,
                 None => is_transient_status(rejection.status()),
@@ -114,6 +130,7 @@ impl Error {
         match self {
             Self::Rejected(rejection) => rejection.retry_after,
             Self::UnexpectedResponse(response) => response.retry_after,
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -149,6 +166,7 @@ pub struct Rejection {
     pub(crate) timestamp: Option<String>,
     pub(crate) client_request_id: Option<String>,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) remembered: bool,
 }
 
 impl Rejection {
@@ -183,7 +201,15 @@ impl Rejection {
             timestamp,
             client_request_id: None,
             retry_after: None,
+            remembered: false,
         }
+    }
+
+    /// Whether this answer came from the SDK's memory of recently rejected credentials
+    /// (ROPC lockout rails) rather than from a new request.
+    #[must_use]
+    pub fn is_remembered(&self) -> bool {
+        self.remembered
     }
 
     /// The HTTP status, e.g. 400.
@@ -265,6 +291,9 @@ impl fmt::Display for Rejection {
         if let Some(id) = &self.correlation_id {
             write!(f, " [correlation ID {id}]")?;
         }
+        if self.remembered {
+            f.write_str(" (remembered from an earlier attempt: not sent again)")?;
+        }
         Ok(())
     }
 }
@@ -280,6 +309,7 @@ impl fmt::Debug for Rejection {
             .field("timestamp", &self.timestamp)
             .field("client_request_id", &self.client_request_id)
             .field("retry_after", &self.retry_after)
+            .field("remembered", &self.remembered)
             .finish()
     }
 }

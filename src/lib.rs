@@ -56,6 +56,8 @@ mod cache;
 mod client;
 mod error;
 mod grant;
+mod lockout;
+mod retry;
 mod secret;
 mod token;
 mod transport;
@@ -76,6 +78,7 @@ pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use grant::GrantKind;
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::{BearerAuth, TokenScopes};
+pub use retry::RetryPolicy;
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::{Scopes, Token};
 

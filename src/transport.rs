@@ -33,7 +33,6 @@ pub(crate) struct FormRequest<'a> {
     pub(crate) url: &'a Url,
     pub(crate) body: String,
     pub(crate) basic_auth: Option<HeaderValue>,
-    pub(crate) client_request_id: &'a str,
     pub(crate) requested_scopes: Scopes,
     /// Secret values sent in this request: scrubbed from any text the server echoes back.
     pub(crate) secrets: Vec<&'a str>,
@@ -52,7 +51,8 @@ impl Transport {
             .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))
     }
 
-    pub(crate) async fn send(&self, request: FormRequest<'_>) -> Result<Token> {
+    /// One attempt. The request is borrowed so that retries resend the same form.
+    pub(crate) async fn send(&self, request: &FormRequest<'_>, client_request_id: &str) -> Result<Token> {
         let mut headers = HeaderMap::with_capacity(6);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(
@@ -60,7 +60,7 @@ impl Transport {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        if let Ok(id) = HeaderValue::from_str(request.client_request_id) {
+        if let Ok(id) = HeaderValue::from_str(client_request_id) {
             headers.insert("client-request-id", id);
             headers.insert("return-client-request-id", HeaderValue::from_static("true"));
         }
@@ -75,7 +75,7 @@ impl Transport {
             .post(request.url.clone())
             .headers(headers)
             .timeout(self.timeout)
-            .body(request.body)
+            .body(request.body.clone())
             .send()
             .await
             .map_err(transport_error)?;
@@ -90,10 +90,10 @@ impl Transport {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(|value| crate::retry::parse_retry_after(value, std::time::SystemTime::now()));
         let unexpected = |kind: UnexpectedKind| {
             let mut response = UnexpectedResponse::new(status, content_type.clone(), kind);
-            response.client_request_id = Some(request.client_request_id.to_owned());
+            response.client_request_id = Some(client_request_id.to_owned());
             response.retry_after = retry_after;
             Error::UnexpectedResponse(Box::new(response))
         };
@@ -109,7 +109,7 @@ impl Transport {
             let description = scrub(&description, &request.secrets);
             let error = scrub(&error, &request.secrets);
             let mut rejection = Rejection::from_oauth_error(status, error, &description);
-            rejection.client_request_id = Some(request.client_request_id.to_owned());
+            rejection.client_request_id = Some(client_request_id.to_owned());
             rejection.retry_after = retry_after;
             return Err(Error::Rejected(Box::new(rejection)));
         }
@@ -124,7 +124,7 @@ impl Transport {
         if !looks_like_json {
             return Err(unexpected(UnexpectedKind::NotJson));
         }
-        parse_token_response(&body, request.requested_scopes, sent).map_err(unexpected)
+        parse_token_response(&body, request.requested_scopes.clone(), sent).map_err(unexpected)
     }
 }
 
@@ -177,11 +177,6 @@ fn transport_error(e: reqwest::Error) -> Error {
         timed_out,
         source: std::sync::Arc::new(e.without_url()),
     }
-}
-
-/// `Retry-After` as delta-seconds. (HTTP-date is handled where retries are.)
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{Client, GrantKind, MemoryStore, Password, Scopes, TokenCache, TokenSource};
+use b2c_token::{Client, GrantKind, MemoryStore, Password, RetryPolicy, Scopes, TokenCache, TokenSource};
 
 /// Pauses tokio's clock and stops it from auto-advancing until dropped.
 struct ManualClock(Option<std::sync::mpsc::Sender<()>>);
@@ -47,6 +47,7 @@ fn daemon(tenant: &FakeTenant) -> Client {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret(defaults::CLIENT_SECRET)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap()
 }
@@ -60,6 +61,7 @@ fn user_source(cache: &TokenCache, tenant: &FakeTenant) -> TokenSource {
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::PUBLIC_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     cache.password(
@@ -258,6 +260,7 @@ async fn invalid_grant_then_bad_password_does_not_loop() {
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::PUBLIC_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let source = cache.password(
@@ -355,9 +358,11 @@ async fn policy_and_username_case_and_scope_order_share_a_key() {
     let tenant = FakeTenant::start().await.unwrap();
     let cache = TokenCache::new();
     let upper = Client::builder(tenant.authority("B2C_1_ROPC").unwrap(), defaults::PUBLIC_CLIENT_ID)
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     let lower = Client::builder(tenant.authority("b2c_1_ropc").unwrap(), defaults::PUBLIC_CLIENT_ID)
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     let pw = Password::new(defaults::PASSWORD);
@@ -426,6 +431,7 @@ fn a_dead_runtime_never_leaves_a_token_served_blind() {
         .unwrap();
     let client = Client::builder(authority, defaults::CONFIDENTIAL_CLIENT_ID)
         .client_secret(defaults::CLIENT_SECRET)
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     let source = cache.client_credentials(

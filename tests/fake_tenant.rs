@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{B2cCode, Client, Error, GrantKind, Password, PolicyForm, RefreshToken, Scopes, UnexpectedKind};
+use b2c_token::{
+    B2cCode, Client, Error, GrantKind, Password, PolicyForm, RefreshToken, RetryPolicy, Scopes, UnexpectedKind,
+};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
@@ -13,6 +15,7 @@ fn ropc_client(tenant: &FakeTenant) -> Client {
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::PUBLIC_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap()
 }
@@ -23,6 +26,7 @@ fn daemon_client(tenant: &FakeTenant) -> Client {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret(defaults::CLIENT_SECRET)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap()
 }
@@ -194,7 +198,10 @@ async fn every_url_form_is_served() {
     ];
     for authority in forms {
         let url = authority.token_endpoint().to_string();
-        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID).build().unwrap();
+        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID)
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
         assert!(sign_in(&client, &Scopes::empty()).await.is_ok(), "{url}");
     }
     assert_eq!(tenant.token_requests(GrantKind::Password), 4);
@@ -229,6 +236,7 @@ async fn b2c_errors_for_bad_input() {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret("wrong")
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap()
     .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
@@ -242,6 +250,7 @@ async fn b2c_errors_for_bad_input() {
         tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
         defaults::PUBLIC_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     assert_eq!(
@@ -253,6 +262,7 @@ async fn b2c_errors_for_bad_input() {
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     assert_eq!(
@@ -299,7 +309,10 @@ async fn unknown_policy_or_tenant_is_a_non_json_404() {
             .build()
             .unwrap(),
     ] {
-        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID).build().unwrap();
+        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID)
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
         let err = sign_in(&client, &Scopes::empty()).await.unwrap_err();
         assert!(
             matches!(&err, Error::UnexpectedResponse(r) if r.status() == Some(404) && r.kind() == &UnexpectedKind::ErrorStatus),
@@ -374,6 +387,7 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
         defaults::PUBLIC_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     assert_eq!(
@@ -389,6 +403,7 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     assert_eq!(
@@ -405,6 +420,7 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         defaults::PUBLIC_CLIENT_ID,
     )
     .client_secret("s")
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     assert_eq!(
@@ -451,6 +467,7 @@ async fn basic_client_auth_fails_like_b2c() {
     )
     .client_secret(defaults::CLIENT_SECRET)
     .client_authentication(b2c_token::ClientAuthentication::Basic)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let err = client
@@ -468,6 +485,7 @@ async fn fault_knobs() {
         defaults::PUBLIC_CLIENT_ID,
     )
     .timeout(Duration::from_millis(500))
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let empty = Scopes::empty();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Client, GrantKind, Scopes, TokenCache, TokenScopes};
+use b2c_token::{BearerAuth, Client, GrantKind, RetryPolicy, Scopes, TokenCache, TokenScopes};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -69,6 +69,7 @@ async fn setup_with(extra: Option<Arc<dyn Middleware>>) -> Setup {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret(defaults::CLIENT_SECRET)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let cache = TokenCache::new();
@@ -165,6 +166,7 @@ async fn plain_http_to_a_remote_host_is_refused() {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret(defaults::CLIENT_SECRET)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let auth = BearerAuth::client_credentials(
@@ -288,6 +290,7 @@ async fn plain_helper_gives_a_sensitive_bearer_header() {
         defaults::CONFIDENTIAL_CLIENT_ID,
     )
     .client_secret(defaults::CLIENT_SECRET)
+    .retry_policy(RetryPolicy::none())
     .build()
     .unwrap();
     let source = TokenCache::new().client_credentials(&client, &Scopes::new([tenant.api_default_scope()]).unwrap());

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use b2c_token::{B2cCode, Error, Password, Scopes, UnexpectedKind};
+use b2c_token::{B2cCode, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
 use support::*;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -256,7 +256,10 @@ async fn connection_refused_is_a_retryable_transport_error() {
         .custom_domain(&format!("http://127.0.0.1:{port}"))
         .build()
         .unwrap();
-    let client = b2c_token::Client::builder(authority, CLIENT_ID).build().unwrap();
+    let client = b2c_token::Client::builder(authority, CLIENT_ID)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let err = client
         .acquire_token_by_password("u", &Password::new("pw"), &Scopes::empty())
         .await

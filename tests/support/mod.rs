@@ -25,8 +25,9 @@ pub fn authority(server: &MockServer, form: PolicyForm) -> Authority {
         .unwrap()
 }
 
+/// A client for `server` that does not retry: these tests check what one response maps to.
 pub fn client_builder(server: &MockServer) -> ClientBuilder {
-    Client::builder(authority(server, PolicyForm::Path), CLIENT_ID)
+    Client::builder(authority(server, PolicyForm::Path), CLIENT_ID).retry_policy(b2c_token::RetryPolicy::none())
 }
 
 /// Answers every POST to the canonical token path with `status` and `body` as JSON.

@@ -1,0 +1,321 @@
+//! When to repeat a failed token request, and how long to wait first (b2c-protocol §6.4).
+//!
+//! Repeated: transport failures, HTTP 408/429/5xx, and B2C's "busy" codes (AADB2C90035,
+//! 90229, 90244; 90085 at most once). Never: any other 4xx, a wrong password above all.
+//! Waits are exponential with full jitter, or what `Retry-After` says (capped), and never
+//! beyond the call's time budget: a wait that would overrun it ends the call at once with
+//! [`Error::Throttled`].
+
+use std::time::{Duration, SystemTime};
+
+use crate::b2c_code::Retry;
+use crate::error::{Error, UnexpectedKind};
+
+/// How a [`crate::Client`] repeats failed token requests.
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = b2c_token::RetryPolicy::default()
+///     .max_retries(5)
+///     .backoff(Duration::from_millis(200), Duration::from_secs(10))
+///     .budget(Duration::from_secs(20));
+/// # let _ = policy;
+/// let never = b2c_token::RetryPolicy::none();
+/// # let _ = never;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) base: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) throttle_base: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 retries; back-off from 500 ms up to 10 s (from 60 s when throttled without a
+    /// `Retry-After`, as Microsoft advises); `Retry-After` honoured up to 60 s; 60 s in all.
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            throttle_base: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(60),
+            budget: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never repeat a request.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// How many times a request may be repeated after the first attempt.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// First back-off and largest back-off for transient failures. Each wait is a random
+    /// time up to `min(max, first × 2^retry)` ("full jitter").
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.base = first;
+        self.max_backoff = max.max(first);
+        self
+    }
+
+    /// First back-off when throttled without a `Retry-After` header. Default 60 s.
+    pub fn throttle_backoff(mut self, first: Duration) -> Self {
+        self.throttle_base = first;
+        self
+    }
+
+    /// The longest `Retry-After` honoured; longer ones are cut to this. Default 60 s.
+    pub fn max_retry_after(mut self, cap: Duration) -> Self {
+        self.max_retry_after = cap;
+        self
+    }
+
+    /// Total time one call may spend, waits included. A wait that would overrun it ends the
+    /// call with [`Error::Throttled`] (when throttled) or the last error. Default 60 s.
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Give up and return the error.
+    Stop,
+    /// Wait this long, then try again.
+    RetryAfter(Duration),
+}
+
+/// The state of one call's retries.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    pub(crate) retries: u32,
+    internal_error_retried: bool,
+}
+
+impl Attempts {
+    /// Decides about `error`, given `elapsed` time so far. `random` is a number in [0, 1)
+    /// for the jitter. Returns the error unchanged on `Stop`, or `Throttled` when a
+    /// throttling wait does not fit the budget.
+    pub(crate) fn decide(
+        &mut self,
+        policy: &RetryPolicy,
+        error: &Error,
+        elapsed: Duration,
+        random: f64,
+    ) -> Result<Decision, Error> {
+        let Some(throttled) = retry_class(error, &mut self.internal_error_retried) else {
+            return Ok(Decision::Stop);
+        };
+        let exponent = self.retries.min(16);
+        let wait = match (error.retry_after(), throttled) {
+            (Some(asked), _) => asked.min(policy.max_retry_after),
+            (None, true) => jitter(
+                policy
+                    .throttle_base
+                    .saturating_mul(1 << exponent)
+                    .min(policy.max_retry_after),
+                random,
+            ),
+            (None, false) => jitter(
+                policy.base.saturating_mul(1 << exponent).min(policy.max_backoff),
+                random,
+            ),
+        };
+        let out_of_retries = self.retries >= policy.max_retries;
+        let over_budget = elapsed.saturating_add(wait) > policy.budget;
+        if out_of_retries || over_budget {
+            if throttled && over_budget && !wait.is_zero() {
+                return Err(Error::Throttled {
+                    retry_after: wait,
+                    status: error.status(),
+                    code: error.b2c_code(),
+                });
+            }
+            return Ok(Decision::Stop);
+        }
+        self.retries += 1;
+        Ok(Decision::RetryAfter(wait))
+    }
+}
+
+fn jitter(ceiling: Duration, random: f64) -> Duration {
+    ceiling.mul_f64(random.clamp(0.0, 1.0))
+}
+
+/// `None`: do not retry. `Some(true)`: retry as throttled. `Some(false)`: retry as transient.
+fn retry_class(error: &Error, internal_error_retried: &mut bool) -> Option<bool> {
+    match error {
+        Error::Transport { .. } => Some(false),
+        Error::Rejected(rejection) => match rejection.b2c_code().map(|code| (code, code.retry())) {
+            Some((code, Retry::WithBackoff)) => Some(
+                matches!(code, crate::B2cCode::Throttled | crate::B2cCode::TooManyRequests)
+                    || rejection.status() == 429,
+            ),
+            Some((_, Retry::AtMostOnce)) if !*internal_error_retried => {
+                *internal_error_retried = true;
+                Some(false)
+            }
+            Some(_) => None,
+            None => transient_status(rejection.status()),
+        },
+        Error::UnexpectedResponse(response) => match (response.kind(), response.status()) {
+            (UnexpectedKind::ErrorStatus, Some(status)) => transient_status(status),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn transient_status(status: u16) -> Option<bool> {
+    match status {
+        429 => Some(true),
+        408 | 500..=599 => Some(false),
+        _ => None,
+    }
+}
+
+/// A number in [0, 1) for jitter, from std's per-process random hasher keys: jitter needs no
+/// cryptographic randomness, nor another dependency.
+pub(crate) fn random_fraction() -> f64 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Rejection, UnexpectedResponse};
+
+    fn rejected(status: u16, error: &str, description: &str) -> Error {
+        Error::Rejected(Box::new(Rejection::from_oauth_error(status, error.into(), description)))
+    }
+
+    fn status(status: u16) -> Error {
+        Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
+            status,
+            None,
+            UnexpectedKind::ErrorStatus,
+        )))
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let policy = RetryPolicy::default().throttle_backoff(Duration::from_secs(1));
+        let decide = |error: &Error| Attempts::default().decide(&policy, error, Duration::ZERO, 0.5);
+        assert!(matches!(decide(&status(503)), Ok(Decision::RetryAfter(_))));
+        assert!(matches!(decide(&status(429)), Ok(Decision::RetryAfter(_))));
+        assert!(matches!(
+            decide(&rejected(400, "invalid_request", "AADB2C90244: busy")),
+            Ok(Decision::RetryAfter(_))
+        ));
+        assert!(matches!(
+            decide(&rejected(400, "invalid_request", "AADB2C90035: down")),
+            Ok(Decision::RetryAfter(_))
+        ));
+        assert!(matches!(decide(&status(404)), Ok(Decision::Stop)));
+        assert!(matches!(
+            decide(&rejected(400, "access_denied", "AADB2C90225: bad password")),
+            Ok(Decision::Stop)
+        ));
+        assert!(matches!(
+            decide(&rejected(401, "invalid_client", "")),
+            Ok(Decision::Stop)
+        ));
+        assert!(matches!(decide(&Error::Config("x".into())), Ok(Decision::Stop)));
+    }
+
+    #[test]
+    fn internal_error_is_retried_once() {
+        let policy = RetryPolicy::default();
+        let error = rejected(400, "invalid_grant", "AADB2C90085: internal");
+        let mut attempts = Attempts::default();
+        assert!(matches!(
+            attempts.decide(&policy, &error, Duration::ZERO, 0.0),
+            Ok(Decision::RetryAfter(_))
+        ));
+        assert!(matches!(
+            attempts.decide(&policy, &error, Duration::ZERO, 0.0),
+            Ok(Decision::Stop)
+        ));
+    }
+
+    #[test]
+    fn retries_are_bounded_and_grow() {
+        let policy = RetryPolicy::default()
+            .max_retries(3)
+            .backoff(Duration::from_secs(1), Duration::from_secs(5));
+        let mut attempts = Attempts::default();
+        let waits: Vec<_> = (0..4)
+            .map(|_| attempts.decide(&policy, &status(503), Duration::ZERO, 0.999_999))
+            .collect();
+        assert!(matches!(waits[3], Ok(Decision::Stop)));
+        let secs: Vec<u64> = waits[..3]
+            .iter()
+            .map(|w| match w {
+                Ok(Decision::RetryAfter(d)) => d.as_secs_f64().round() as u64,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(secs, [1, 2, 4]);
+    }
+
+    #[test]
+    fn a_throttle_wait_past_the_budget_fails_fast() {
+        let policy = RetryPolicy::default().budget(Duration::from_secs(10));
+        let mut error = rejected(429, "throttled", "");
+        if let Error::Rejected(r) = &mut error {
+            r.retry_after = Some(Duration::from_secs(3600));
+        }
+        match Attempts::default().decide(&policy, &error, Duration::ZERO, 0.5) {
+            Err(Error::Throttled {
+                retry_after, status, ..
+            }) => {
+                assert_eq!(retry_after, Duration::from_secs(60), "capped at max_retry_after");
+                assert_eq!(status, Some(429));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
