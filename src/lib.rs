@@ -121,6 +121,33 @@ mod auto_traits {
     }
 }
 
+/// Entry points for the fuzz targets (fuzz/) and the fuzz smoke test: every parser that reads
+/// bytes from the network. Not part of the API; may change at any time.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::{Duration, SystemTime};
+
+    /// A token endpoint response body, as success and as error, plus the headers and JWT
+    /// fields read from it. Must never panic.
+    pub fn response(bytes: &[u8]) {
+        let sent = crate::token::SentAt::now();
+        if let Ok(token) = crate::token::parse_token_response(bytes, crate::Scopes::empty(), sent) {
+            let _ = (token.expires_in(), token.is_bearer(), format!("{token:?}"));
+        }
+        if let Some((error, description)) = crate::token::parse_error_body(bytes) {
+            let rejection = crate::Rejection::from_oauth_error(400, error, &description);
+            let _ = (rejection.to_string(), rejection.hint(), format!("{rejection:?}"));
+        }
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let _ = crate::B2cCode::parse(text);
+            let _ = crate::token::jwt_exp(text);
+            let _ = crate::retry::parse_retry_after(text, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+            let _ = crate::Scopes::parse(text);
+        }
+    }
+}
+
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

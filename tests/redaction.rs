@@ -133,3 +133,77 @@ async fn no_secret_in_debug_display_errors_or_trace_logs() {
     );
     assert_clean("trace logs", &logs);
 }
+
+/// The `Debug` of every public type that can hold or be near a secret, with real secrets in
+/// play: none of them may appear.
+#[tokio::test]
+async fn debug_of_every_public_type_is_clean() {
+    use b2c_token::test_tenant::{defaults, FakeTenant};
+    use b2c_token::{BearerAuth, MemoryStore, RetryPolicy, TokenCache, TokenScopes};
+
+    let tenant = FakeTenant::builder()
+        .user("bob@contoso.com", PASSWORD)
+        .confidential_client("cc-2", CLIENT_SECRET, &["app.read"])
+        .start()
+        .await
+        .unwrap();
+    let cache = TokenCache::builder()
+        .store(std::sync::Arc::new(MemoryStore::new()))
+        .build();
+    let user_client = b2c_token::Client::builder(
+        tenant.authority(defaults::ROPC_POLICY).unwrap(),
+        defaults::PUBLIC_CLIENT_ID,
+    )
+    .build()
+    .unwrap();
+    let password = Password::new(PASSWORD);
+    let source = cache.password(&user_client, "bob@contoso.com", &password, &Scopes::empty());
+    let token = source.token().await.unwrap();
+    let access = token.access_token().unwrap().expose_secret().to_owned();
+    let refresh = token.refresh_token().unwrap().expose_secret().to_owned();
+    let daemon = b2c_token::Client::builder(tenant.authority(defaults::SIGNIN_POLICY).unwrap(), "cc-2")
+        .client_secret(CLIENT_SECRET)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let auth = BearerAuth::password(&cache, &user_client, "bob@contoso.com", &password, &Scopes::empty())
+        .allow_host("api.contoso.com");
+    let wrong = user_client
+        .acquire_token_by_password("bob@contoso.com", &Password::new("Wrong-DO-NOT-LEAK"), &Scopes::empty())
+        .await
+        .unwrap_err();
+    let remembered = user_client
+        .acquire_token_by_password("bob@contoso.com", &Password::new("Wrong-DO-NOT-LEAK"), &Scopes::empty())
+        .await
+        .unwrap_err();
+
+    let printed = [
+        format!("{cache:?}"),
+        format!("{source:?}"),
+        format!("{:?}", source.key()),
+        format!("{:?}", source.token()),
+        format!("{auth:?}"),
+        format!("{daemon:?}"),
+        format!("{user_client:?}"),
+        format!("{tenant:?}"),
+        format!("{:?}", tenant.requests()),
+        format!("{:?}", FakeTenant::builder().user("x", PASSWORD)),
+        format!("{:?}", TokenScopes(Scopes::empty())),
+        format!("{:?}", RetryPolicy::default()),
+        format!("{token:?}"),
+        format!("{wrong:?} {wrong}"),
+        format!("{remembered:?} {remembered}"),
+        format!("{:?}", source.authorization_header().await.unwrap()),
+    ];
+    for text in &printed {
+        for secret in [
+            PASSWORD,
+            CLIENT_SECRET,
+            access.as_str(),
+            refresh.as_str(),
+            "Wrong-DO-NOT-LEAK",
+        ] {
+            assert!(!text.contains(secret), "leak of {secret}: {text}");
+        }
+    }
+}
