@@ -54,6 +54,7 @@ mod authority;
 mod b2c_code;
 mod cache;
 mod client;
+mod env;
 mod error;
 mod grant;
 mod lockout;

@@ -1,0 +1,338 @@
+//! `b2c-token`: get an Azure AD B2C token from a shell.
+//!
+//! ```text
+//! export B2C_TENANT=contoso B2C_POLICY=B2C_1_ropc B2C_CLIENT_ID=… B2C_PASSWORD=…
+//! b2c-token password --username alice@contoso.com
+//! curl -H "Authorization: Bearer $(b2c-token client-credentials --scope https://contoso.onmicrosoft.com/api/.default)" …
+//! ```
+//!
+//! Secrets are never taken from the command line (where `ps` and shell history show them):
+//! the password, client secret and refresh token come from `B2C_PASSWORD`,
+//! `B2C_CLIENT_SECRET` and `B2C_REFRESH_TOKEN`, or from standard input.
+//!
+//! Exit codes: 0 success, 2 usage or configuration, 3 the server rejected the request,
+//! 4 transport failure, throttling or an unexpected response.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use b2c_token::{
+    Authority, AuthorityBuilder, Client, ClientAuthentication, Cloud, Error, Password, PolicyForm, RefreshToken,
+    Scopes, Token,
+};
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "b2c-token",
+    version,
+    about = "Get Azure AD B2C access tokens without a browser"
+)]
+struct Cli {
+    #[command(flatten)]
+    authority: AuthorityArgs,
+
+    /// Application (client) ID.
+    #[arg(long, env = "B2C_CLIENT_ID", global = true)]
+    client_id: Option<String>,
+
+    /// Scopes, space-separated (default for password and refresh: `openid {client_id} offline_access`).
+    #[arg(long, env = "B2C_SCOPE", global = true)]
+    scope: Option<String>,
+
+    /// Print the whole token response as JSON instead of the access token alone.
+    #[arg(long, global = true, conflicts_with = "decode")]
+    json: bool,
+
+    /// Print the access token's claims (decoded WITHOUT verifying the signature).
+    #[arg(long, global = true)]
+    decode: bool,
+
+    /// Log the requests (never secrets) to standard error.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    grant: GrantCommand,
+}
+
+#[derive(Args, Debug)]
+struct AuthorityArgs {
+    /// Tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID.
+    #[arg(long, env = "B2C_TENANT", global = true)]
+    tenant: Option<String>,
+    /// User flow or custom policy, e.g. `B2C_1_ropc`.
+    #[arg(long, env = "B2C_POLICY", global = true)]
+    policy: Option<String>,
+    /// Tenant GUID to put in the path.
+    #[arg(long, env = "B2C_TENANT_ID", global = true)]
+    tenant_id: Option<String>,
+    /// Custom domain (Azure Front Door), e.g. `login.contoso.com`.
+    #[arg(long, env = "B2C_DOMAIN", global = true)]
+    domain: Option<String>,
+    /// National cloud.
+    #[arg(long, env = "B2C_CLOUD", global = true, value_enum)]
+    cloud: Option<CloudArg>,
+    /// Put the policy in the query (`?p=`) instead of the path.
+    #[arg(long, global = true, conflicts_with = "tfp")]
+    query_policy: bool,
+    /// Use the `/tfp/` URL form.
+    #[arg(long, global = true)]
+    tfp: bool,
+    /// A token endpoint used as given, instead of tenant + policy.
+    #[arg(long, env = "B2C_TOKEN_URL", global = true, conflicts_with_all = ["tenant", "policy"])]
+    token_url: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum CloudArg {
+    Global,
+    China,
+}
+
+#[derive(Subcommand, Debug)]
+enum GrantCommand {
+    /// Resource-owner password (ROPC): password from B2C_PASSWORD or --password-stdin.
+    Password {
+        /// The local account's sign-in name.
+        #[arg(long, env = "B2C_USERNAME")]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Client credentials: secret from B2C_CLIENT_SECRET or --client-secret-stdin.
+    ClientCredentials {
+        /// Read the client secret from the first line of standard input.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// Send the secret with HTTP Basic instead of in the form body (not for B2C).
+        #[arg(long)]
+        basic_auth: bool,
+    },
+    /// Redeem a refresh token: from B2C_REFRESH_TOKEN or --refresh-token-stdin.
+    Refresh {
+        /// Read the refresh token from the first line of standard input.
+        #[arg(long)]
+        refresh_token_stdin: bool,
+    },
+}
+
+/// A failure and its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let code = match &error {
+            Error::Config(_) => 2,
+            Error::Rejected(_) => 3,
+            _ => 4,
+        };
+        let mut message = format!("error: {error}");
+        if let Error::Rejected(rejection) = &error {
+            // The pieces on their own lines, for people and for grep.
+            let code = rejection
+                .b2c_code()
+                .map_or_else(|| rejection.error().to_owned(), |c| c.to_string());
+            message.push_str(&format!(
+                "\n  code: {code}\n  message: {}\n  fix: {}",
+                rejection.message(),
+                rejection.hint()
+            ));
+            if let Some(id) = rejection.correlation_id() {
+                message.push_str(&format!("\n  correlation ID: {id}"));
+            }
+        }
+        Self { code, message }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: format!("error: {}", message.into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.verbose {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::DEBUG)
+            .init();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(4);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = writeln!(stdout, "{output}");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<String, Failure> {
+    let authority = authority(&cli.authority)?;
+    let client_id = cli
+        .client_id
+        .clone()
+        .ok_or_else(|| usage("--client-id (or B2C_CLIENT_ID) is required"))?;
+    let scopes = match &cli.scope {
+        Some(scope) => Scopes::parse(scope)?,
+        None => Scopes::empty(),
+    };
+    let builder = Client::builder(authority, &client_id);
+    let token = match &cli.grant {
+        GrantCommand::Password {
+            username,
+            password_stdin,
+        } => {
+            let password = secret("B2C_PASSWORD", *password_stdin, "password")?;
+            builder
+                .build()?
+                .acquire_token_by_password(username, &Password::new(password), &scopes)
+                .await?
+        }
+        GrantCommand::ClientCredentials {
+            client_secret_stdin,
+            basic_auth,
+        } => {
+            let secret = secret("B2C_CLIENT_SECRET", *client_secret_stdin, "client secret")?;
+            let method = if *basic_auth {
+                ClientAuthentication::Basic
+            } else {
+                ClientAuthentication::FormBody
+            };
+            builder
+                .client_secret(secret)
+                .client_authentication(method)
+                .build()?
+                .client_credentials(&scopes)
+                .await?
+        }
+        GrantCommand::Refresh { refresh_token_stdin } => {
+            let refresh = secret("B2C_REFRESH_TOKEN", *refresh_token_stdin, "refresh token")?;
+            let mut builder = builder;
+            if let Some(secret) = std::env::var("B2C_CLIENT_SECRET").ok().filter(|s| !s.is_empty()) {
+                builder = builder.client_secret(secret);
+            }
+            builder
+                .build()?
+                .acquire_token_by_refresh_token(&RefreshToken::new(refresh), &scopes)
+                .await?
+        }
+    };
+    if cli.json {
+        return Ok(json(&token));
+    }
+    let access = token.access_token().ok_or_else(|| {
+        Failure::from(Error::Config(
+            "the response has no access token: request a resource scope".into(),
+        ))
+    })?;
+    if cli.decode {
+        eprintln!("note: claims decoded without verifying the signature");
+        return decode_claims(access.expose_secret());
+    }
+    Ok(access.expose_secret().to_owned())
+}
+
+fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
+    if let Some(url) = &args.token_url {
+        return Ok(Authority::from_token_url(url)?);
+    }
+    let (Some(tenant), Some(policy)) = (&args.tenant, &args.policy) else {
+        return Err(usage(
+            "give --tenant and --policy (or B2C_TENANT and B2C_POLICY), or --token-url",
+        ));
+    };
+    let mut builder: AuthorityBuilder = Authority::builder(tenant, policy);
+    if let Some(id) = &args.tenant_id {
+        builder = builder.tenant_id(id);
+    }
+    if let Some(domain) = &args.domain {
+        builder = builder.custom_domain(domain);
+    }
+    if let Some(cloud) = args.cloud {
+        builder = builder.cloud(match cloud {
+            CloudArg::Global => Cloud::Global,
+            CloudArg::China => Cloud::China,
+        });
+    }
+    if args.query_policy {
+        builder = builder.policy_form(PolicyForm::Query);
+    } else if args.tfp {
+        builder = builder.policy_form(PolicyForm::Tfp);
+    }
+    Ok(builder.build()?)
+}
+
+/// A secret from standard input (first line) or from an environment variable, never argv.
+fn secret(variable: &str, from_stdin: bool, what: &str) -> Result<String, Failure> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| usage(format!("cannot read the {what} from standard input: {e}")))?;
+        let value = line.trim_end_matches(['\r', '\n']).to_owned();
+        if value.is_empty() {
+            return Err(usage(format!("standard input held no {what}")));
+        }
+        return Ok(value);
+    }
+    std::env::var(variable).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+        usage(format!(
+            "set {variable} or pass --{}-stdin: secrets are never taken as arguments",
+            what.replace(' ', "-")
+        ))
+    })
+}
+
+fn json(token: &Token) -> String {
+    let epoch = |time: Option<std::time::SystemTime>| {
+        time.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    let value = serde_json::json!({
+        "token_type": token.token_type(),
+        "access_token": token.access_token().map(|t| t.expose_secret()),
+        "id_token": token.id_token().map(|t| t.expose_secret()),
+        "refresh_token": token.refresh_token().map(|t| t.expose_secret()),
+        "expires_in": token.expires_in().map(|d| d.as_secs()),
+        "expires_on": epoch(token.expires_on()),
+        "refresh_token_expires_on": epoch(token.refresh_token_expires_on()),
+        "scope": token.granted_scope(),
+        "resource": token.resource(),
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+fn decode_claims(jwt: &str) -> Result<String, Failure> {
+    let not_a_jwt = || Failure {
+        code: 4,
+        message: "error: the access token is not a JWT whose claims can be shown".into(),
+    };
+    let payload = jwt.split('.').nth(1).ok_or_else(not_a_jwt)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| not_a_jwt())?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_a_jwt())?;
+    serde_json::to_string_pretty(&claims).map_err(|_| not_a_jwt())
+}

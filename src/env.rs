@@ -1,0 +1,190 @@
+//! Configuration from environment variables, with the same names the `b2c-token` command and
+//! the quickstart use, so one set of variables configures all three.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `B2C_TOKEN_URL` | a token endpoint used as given (instead of tenant + policy) |
+//! | `B2C_TENANT` | tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID |
+//! | `B2C_POLICY` | user flow or custom policy, e.g. `B2C_1_ropc` |
+//! | `B2C_TENANT_ID` | tenant GUID to put in the path |
+//! | `B2C_DOMAIN` | custom domain (Azure Front Door), e.g. `login.contoso.com` |
+//! | `B2C_CLOUD` | `global` (default) or `china` |
+//! | `B2C_POLICY_FORM` | `path` (default), `query` (`?p=`) or `tfp` |
+//! | `B2C_CLIENT_ID` | application (client) ID |
+//! | `B2C_CLIENT_SECRET` | client secret (confidential clients only) |
+
+use crate::authority::{Authority, Cloud, PolicyForm};
+use crate::client::{Client, ClientBuilder};
+use crate::error::{Error, Result};
+
+impl Authority {
+    /// The authority described by `B2C_TOKEN_URL`, or by `B2C_TENANT` + `B2C_POLICY` with the
+    /// optional `B2C_TENANT_ID`, `B2C_DOMAIN`, `B2C_CLOUD` and `B2C_POLICY_FORM` (see the
+    /// table in this module's source, or the README).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or wrong.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Authority::from_env`], reading variables through `var` (for tests and for
+    /// configuration systems other than the process environment).
+    ///
+    /// ```
+    /// let vars = |name: &str| match name {
+    ///     "B2C_TENANT" => Some("contoso".to_owned()),
+    ///     "B2C_POLICY" => Some("B2C_1_ropc".to_owned()),
+    ///     "B2C_POLICY_FORM" => Some("query".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let authority = b2c_token::Authority::from_vars(vars)?;
+    /// assert!(authority.token_endpoint().as_str().ends_with("/oauth2/v2.0/token?p=B2C_1_ropc"));
+    /// # Ok::<(), b2c_token::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Authority::from_env`].
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(url) = get("B2C_TOKEN_URL") {
+            return Self::from_token_url(&url);
+        }
+        let tenant =
+            get("B2C_TENANT").ok_or_else(|| Error::config("set B2C_TENANT and B2C_POLICY, or B2C_TOKEN_URL"))?;
+        let policy =
+            get("B2C_POLICY").ok_or_else(|| Error::config("set B2C_POLICY (e.g. B2C_1_ropc) with B2C_TENANT"))?;
+        let mut builder = Self::builder(&tenant, &policy);
+        if let Some(id) = get("B2C_TENANT_ID") {
+            builder = builder.tenant_id(&id);
+        }
+        if let Some(domain) = get("B2C_DOMAIN") {
+            builder = builder.custom_domain(&domain);
+        }
+        if let Some(cloud) = get("B2C_CLOUD") {
+            builder = builder.cloud(parse_cloud(&cloud)?);
+        }
+        if let Some(form) = get("B2C_POLICY_FORM") {
+            builder = builder.policy_form(parse_policy_form(&form)?);
+        }
+        builder.build()
+    }
+}
+
+/// `global` or `china`, as `B2C_CLOUD` and `--cloud` take it.
+pub(crate) fn parse_cloud(value: &str) -> Result<Cloud> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "global" | "public" => Ok(Cloud::Global),
+        "china" | "cn" => Ok(Cloud::China),
+        other => Err(Error::config(format!(
+            "cloud {other:?} is not known: use global or china"
+        ))),
+    }
+}
+
+/// `path`, `query` or `tfp`, as `B2C_POLICY_FORM` takes it.
+pub(crate) fn parse_policy_form(value: &str) -> Result<PolicyForm> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "path" => Ok(PolicyForm::Path),
+        "query" => Ok(PolicyForm::Query),
+        "tfp" => Ok(PolicyForm::Tfp),
+        other => Err(Error::config(format!(
+            "policy form {other:?} is not known: use path, query or tfp"
+        ))),
+    }
+}
+
+impl ClientBuilder {
+    /// A client builder from the environment: the authority as [`Authority::from_env`],
+    /// `B2C_CLIENT_ID`, and `B2C_CLIENT_SECRET` if set. Chain more settings, then `build()`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or wrong.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`ClientBuilder::from_env`], reading variables through `var`.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::from_env`].
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let authority = Authority::from_vars(&var)?;
+        let client_id = var("B2C_CLIENT_ID")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| Error::config("set B2C_CLIENT_ID to the application (client) ID"))?;
+        let mut builder = Client::builder(authority, &client_id);
+        if let Some(secret) = var("B2C_CLIENT_SECRET").filter(|v| !v.is_empty()) {
+            builder = builder.client_secret(secret);
+        }
+        Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn every_variable_is_used() {
+        let authority = Authority::from_vars(vars(&[
+            ("B2C_TENANT", "fabrikam"),
+            ("B2C_POLICY", "B2C_1_x"),
+            ("B2C_CLOUD", "china"),
+            ("B2C_POLICY_FORM", "tfp"),
+            ("B2C_TENANT_ID", "00000000-0000-0000-0000-000000000001"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            authority.token_endpoint().as_str(),
+            "https://fabrikam.b2clogin.cn/tfp/00000000-0000-0000-0000-000000000001/B2C_1_x/oauth2/v2.0/token"
+        );
+        let custom = Authority::from_vars(vars(&[
+            ("B2C_TENANT", "contoso"),
+            ("B2C_POLICY", "p1"),
+            ("B2C_DOMAIN", "login.contoso.com"),
+        ]))
+        .unwrap();
+        assert!(custom
+            .token_endpoint()
+            .as_str()
+            .starts_with("https://login.contoso.com/contoso.onmicrosoft.com/p1/"));
+        let url = Authority::from_vars(vars(&[
+            ("B2C_TOKEN_URL", "https://idp.example.com/token"),
+            ("B2C_TENANT", "ignored"),
+        ]))
+        .unwrap();
+        assert_eq!(url.token_endpoint().as_str(), "https://idp.example.com/token");
+    }
+
+    #[test]
+    fn missing_or_wrong_variables_are_named() {
+        let err = Authority::from_vars(vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("B2C_TENANT"), "{err}");
+        let err = Authority::from_vars(vars(&[("B2C_TENANT", "contoso")])).unwrap_err();
+        assert!(err.to_string().contains("B2C_POLICY"), "{err}");
+        let err = Authority::from_vars(vars(&[
+            ("B2C_TENANT", "contoso"),
+            ("B2C_POLICY", "p"),
+            ("B2C_CLOUD", "mars"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("mars"), "{err}");
+        let err = ClientBuilder::from_vars(vars(&[("B2C_TENANT", "contoso"), ("B2C_POLICY", "p")])).unwrap_err();
+        assert!(err.to_string().contains("B2C_CLIENT_ID"), "{err}");
+        let client = ClientBuilder::from_vars(vars(&[
+            ("B2C_TENANT", "contoso"),
+            ("B2C_POLICY", "p"),
+            ("B2C_CLIENT_ID", "id"),
+            ("B2C_CLIENT_SECRET", "s"),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap();
+        assert!(client.is_confidential());
+    }
+}

@@ -1,0 +1,269 @@
+//! The `b2c-token` binary against the fake tenant: each subcommand's request, stdout, stderr
+//! and exit code for success, rejection, transport failure and bad usage.
+
+use std::process::Stdio;
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{Client, Password, Scopes};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with a clean environment plus `env`, feeding `stdin`.
+async fn b2c_token(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_b2c-token"));
+    command
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn tenant_env(tenant: &FakeTenant, policy: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        ("B2C_TENANT", defaults::TENANT.to_owned()),
+        ("B2C_POLICY", policy.to_owned()),
+        ("B2C_DOMAIN", tenant.base_url().to_string()),
+    ]
+}
+
+fn with<'a>(base: &'a [(&'static str, String)], more: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str)> {
+    base.iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
+}
+
+#[tokio::test]
+async fn password_prints_the_access_token_alone() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let base = tenant_env(&tenant, defaults::ROPC_POLICY);
+    let env = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID),
+            ("B2C_PASSWORD", defaults::PASSWORD),
+        ],
+    );
+    let run = b2c_token(&["password", "--username", defaults::USERNAME], &env, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let token = run.stdout.trim_end();
+    assert!(token.starts_with("eyJ") && token.split('.').count() == 3, "{token}");
+    assert_eq!(run.stdout.lines().count(), 1);
+
+    let requests = tenant.requests();
+    let request = &requests[0];
+    assert_eq!(request.path(), "/contoso.onmicrosoft.com/B2C_1_ropc/oauth2/v2.0/token");
+    let form: Vec<(&str, &str)> = request.form().iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let scope = format!("openid {} offline_access", defaults::PUBLIC_CLIENT_ID);
+    assert_eq!(
+        form,
+        [
+            ("grant_type", "password"),
+            ("username", defaults::USERNAME),
+            ("password", defaults::PASSWORD),
+            ("scope", scope.as_str()),
+            ("client_id", defaults::PUBLIC_CLIENT_ID),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn password_from_stdin_and_query_form() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let base = tenant_env(&tenant, defaults::ROPC_POLICY);
+    let env = with(&base, &[("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID)]);
+    let run = b2c_token(
+        &[
+            "password",
+            "--username",
+            defaults::USERNAME,
+            "--password-stdin",
+            "--query-policy",
+        ],
+        &env,
+        Some("Passw0rd!\n"),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tenant.requests()[0].query(), Some("p=B2C_1_ropc"));
+}
+
+#[tokio::test]
+async fn client_credentials_json() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
+    let scope = tenant.api_default_scope();
+    let env = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
+        ],
+    );
+    let run = b2c_token(&["client-credentials", "--scope", &scope, "--json"], &env, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["token_type"], "Bearer");
+    assert!(json["access_token"].as_str().unwrap().starts_with("eyJ"));
+    assert!(json["expires_in"].as_u64().unwrap() > 3500);
+    assert_eq!(json["resource"], defaults::API_CLIENT_ID);
+    let request = &tenant.requests()[0];
+    assert_eq!(request.form_value("grant_type"), Some("client_credentials"));
+    assert_eq!(request.form_value("client_secret"), Some(defaults::CLIENT_SECRET));
+    assert_eq!(request.form_value("scope"), Some(scope.as_str()));
+}
+
+#[tokio::test]
+async fn refresh_from_stdin_with_decoded_claims() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let client = Client::builder(
+        tenant.authority(defaults::ROPC_POLICY).unwrap(),
+        defaults::PUBLIC_CLIENT_ID,
+    )
+    .build()
+    .unwrap();
+    let signed_in = client
+        .acquire_token_by_password(defaults::USERNAME, &Password::new(defaults::PASSWORD), &Scopes::empty())
+        .await
+        .unwrap();
+    let refresh = signed_in.refresh_token().unwrap().expose_secret().to_owned();
+
+    let base = tenant_env(&tenant, defaults::ROPC_POLICY);
+    let env = with(&base, &[("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID)]);
+    let run = b2c_token(
+        &["refresh", "--refresh-token-stdin", "--decode"],
+        &env,
+        Some(&format!("{refresh}\n")),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let claims: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(claims["tfp"], defaults::ROPC_POLICY);
+    assert!(run.stderr.contains("without verifying the signature"));
+    let request = tenant.requests().into_iter().last().unwrap();
+    assert_eq!(request.form_value("grant_type"), Some("refresh_token"));
+    assert_eq!(request.form_value("refresh_token"), Some(refresh.as_str()));
+    assert_eq!(request.form_value("client_secret"), None);
+}
+
+#[tokio::test]
+async fn a_rejection_exits_3_with_code_correlation_and_fix() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let base = tenant_env(&tenant, defaults::ROPC_POLICY);
+    let env = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID),
+            ("B2C_PASSWORD", "wrong-password-xyz"),
+        ],
+    );
+    let run = b2c_token(&["password", "--username", defaults::USERNAME], &env, None).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("code: AADB2C90225"), "{}", run.stderr);
+    assert!(run.stderr.contains("correlation ID: "), "{}", run.stderr);
+    assert!(run.stderr.contains("fix: "), "{}", run.stderr);
+    assert!(!run.stderr.contains("wrong-password-xyz"));
+}
+
+#[tokio::test]
+async fn transport_failure_exits_4() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/token");
+    let env = [
+        ("B2C_CLIENT_ID", "x"),
+        ("B2C_CLIENT_SECRET", "s"),
+        ("B2C_TOKEN_URL", url.as_str()),
+    ];
+    let run = b2c_token(&["client-credentials", "--scope", "api/.default"], &env, None).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("could not connect"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn bad_usage_and_configuration_exit_2() {
+    // No client ID.
+    let run = b2c_token(
+        &["client-credentials"],
+        &[("B2C_TOKEN_URL", "https://idp.example.com/token")],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // Plain http to a remote host.
+    let env = [
+        ("B2C_CLIENT_ID", "x"),
+        ("B2C_CLIENT_SECRET", "s"),
+        ("B2C_TOKEN_URL", "http://idp.example.com/token"),
+    ];
+    let run = b2c_token(&["client-credentials", "--scope", "a/.default"], &env, None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("https"), "{}", run.stderr);
+    // A missing secret says where secrets come from.
+    let env = [
+        ("B2C_CLIENT_ID", "x"),
+        ("B2C_TOKEN_URL", "https://idp.example.com/token"),
+    ];
+    let run = b2c_token(&["client-credentials"], &env, None).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("B2C_CLIENT_SECRET"), "{}", run.stderr);
+    // Unknown subcommand.
+    assert_eq!(b2c_token(&["implicit"], &[], None).await.code, 2);
+}
+
+#[tokio::test]
+async fn secrets_cannot_be_passed_as_arguments() {
+    // There is no flag that takes a password, secret or refresh token: ps and shell history
+    // would show it. The binary refuses them as unknown arguments.
+    for args in [
+        &["password", "--username", "u", "--password", "hunter2"][..],
+        &["client-credentials", "--client-secret", "hunter2"][..],
+        &["refresh", "--refresh-token", "hunter2"][..],
+    ] {
+        let run = b2c_token(
+            args,
+            &[
+                ("B2C_TOKEN_URL", "https://idp.example.com/token"),
+                ("B2C_CLIENT_ID", "x"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("hunter2") || run.stderr.contains("unexpected argument"),
+            "{}",
+            run.stderr
+        );
+    }
+    let help = b2c_token(&["password", "--help"], &[], None).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("--password-stdin") && help.stdout.contains("B2C_PASSWORD"));
+    assert!(!help.stdout.contains("--password <"), "{}", help.stdout);
+}
