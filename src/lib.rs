@@ -20,6 +20,10 @@
 //! * [`BearerAuth`] (feature `reqwest-middleware`) attaches the cached token to outgoing
 //!   reqwest calls and refreshes once on a 401.
 //!
+//! * Failed requests are retried within a budget ([`RetryPolicy`]), `Retry-After` honoured, and
+//!   rejected ROPC passwords are never resent for a while (B2C locks accounts).
+//! * [`ClientBuilder::from_env`] reads the same `B2C_*` variables as the command line tool.
+//!
 //! Secrets ([`Password`], [`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`IdToken`])
 //! are zeroized on drop and never appear in `Debug`, `Display`, errors or logs.
 //!
@@ -43,6 +47,7 @@
 //! # Features
 //!
 //! * `reqwest-middleware`: [`BearerAuth`], a `reqwest_middleware::Middleware`.
+//! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
 #![forbid(unsafe_code)]
