@@ -5,6 +5,8 @@
 //! blocking task keeps tokio from auto-advancing while real loopback I/O is in flight
 //! (auto-advance would otherwise jump to the next timer whenever the runtime waits on I/O).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,14 +44,10 @@ async fn wait_until(mut done: impl FnMut() -> bool) {
 }
 
 fn daemon(tenant: &FakeTenant) -> Client {
-    Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap()
+    support::fake_daemon(tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 fn api(tenant: &FakeTenant) -> Scopes {
@@ -57,13 +55,10 @@ fn api(tenant: &FakeTenant) -> Scopes {
 }
 
 fn user_source(cache: &TokenCache, tenant: &FakeTenant) -> TokenSource {
-    let client = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_public(tenant, defaults::ROPC_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     cache.password(
         &client,
         defaults::USERNAME,
@@ -256,13 +251,10 @@ async fn invalid_grant_on_refresh_falls_back_to_the_password_once() {
 async fn invalid_grant_then_bad_password_does_not_loop() {
     let tenant = FakeTenant::start().await.unwrap();
     let cache = TokenCache::new();
-    let client = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_public(&tenant, defaults::ROPC_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let source = cache.password(
         &client,
         defaults::USERNAME,
@@ -357,11 +349,11 @@ async fn invalidate_only_drops_the_rejected_token() {
 async fn policy_and_username_case_and_scope_order_share_a_key() {
     let tenant = FakeTenant::start().await.unwrap();
     let cache = TokenCache::new();
-    let upper = Client::builder(tenant.authority("B2C_1_ROPC").unwrap(), defaults::PUBLIC_CLIENT_ID)
+    let upper = support::fake_public(&tenant, "B2C_1_ROPC")
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
-    let lower = Client::builder(tenant.authority("b2c_1_ropc").unwrap(), defaults::PUBLIC_CLIENT_ID)
+    let lower = support::fake_public(&tenant, "b2c_1_ropc")
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();

@@ -1,10 +1,12 @@
 //! The `b2c-token` binary against the fake tenant: each subcommand's request, stdout, stderr
 //! and exit code for success, rejection, transport failure and bad usage.
 
+mod support;
+
 use std::process::Stdio;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Client, Password, Scopes};
+use b2c_token::{Password, Scopes};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -138,12 +140,7 @@ async fn client_credentials_json() {
 #[tokio::test]
 async fn refresh_from_stdin_with_decoded_claims() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .build()
-    .unwrap();
+    let client = support::fake_public(&tenant, defaults::ROPC_POLICY).build().unwrap();
     let signed_in = client
         .acquire_token_by_password(defaults::USERNAME, &Password::new(defaults::PASSWORD), &Scopes::empty())
         .await

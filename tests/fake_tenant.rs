@@ -1,6 +1,8 @@
 //! The fake tenant behaves like B2C: URL forms, signed JWTs verifiable through discovery,
 //! B2C's error codes, refresh-token rotation and revocation, fault knobs, request log.
 
+mod support;
+
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
@@ -11,24 +13,17 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 fn ropc_client(tenant: &FakeTenant) -> Client {
-    Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap()
+    support::fake_public(tenant, defaults::ROPC_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 fn daemon_client(tenant: &FakeTenant) -> Client {
-    Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap()
+    support::fake_daemon(tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 fn alice() -> Password {
@@ -246,13 +241,10 @@ async fn b2c_errors_for_bad_input() {
         (400, "invalid_client".into(), Some(B2cCode::ClientSecretMismatch))
     );
 
-    let ropc_on_signin_policy = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let ropc_on_signin_policy = support::fake_public(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     assert_eq!(
         rejection(sign_in(&ropc_on_signin_policy, &Scopes::empty()).await).2,
         Some(B2cCode::RopcNotEnabled)
@@ -383,13 +375,10 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
     let token = sign_in(&client, &Scopes::empty()).await.unwrap();
     let refresh = token.refresh_token().unwrap().clone();
 
-    let other_policy = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let other_policy = support::fake_public(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     assert_eq!(
         rejection(
             other_policy
@@ -415,14 +404,11 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         .2,
         Some(B2cCode::GrantClientMismatch)
     );
-    let with_secret = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .client_secret("s")
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let with_secret = support::fake_public(&tenant, defaults::ROPC_POLICY)
+        .client_secret("s")
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     assert_eq!(
         rejection(
             with_secret
@@ -461,15 +447,11 @@ async fn revocation_kills_a_users_refresh_tokens() {
 #[tokio::test]
 async fn basic_client_auth_fails_like_b2c() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .client_authentication(b2c_token::ClientAuthentication::Basic)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .client_authentication(b2c_token::ClientAuthentication::Basic)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let err = client
         .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
@@ -480,14 +462,11 @@ async fn basic_client_auth_fails_like_b2c() {
 #[tokio::test]
 async fn fault_knobs() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .timeout(Duration::from_millis(500))
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_public(&tenant, defaults::ROPC_POLICY)
+        .timeout(Duration::from_millis(500))
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let empty = Scopes::empty();
     let run = || sign_in(&client, &empty);
 

@@ -1,5 +1,7 @@
 //! `BearerAuth` against a local protected API and the fake tenant.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,14 +66,10 @@ async fn setup_with(extra: Option<Arc<dyn Middleware>>) -> Setup {
         .respond_with(api.clone())
         .mount(&api_server)
         .await;
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let cache = TokenCache::new();
     let auth = BearerAuth::client_credentials(&cache, &client, &Scopes::new([tenant.api_default_scope()]).unwrap())
         .allow_host(&api_server.address().to_string());
@@ -161,14 +159,10 @@ async fn other_hosts_get_no_token() {
 #[tokio::test]
 async fn plain_http_to_a_remote_host_is_refused() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let auth = BearerAuth::client_credentials(
         &TokenCache::new(),
         &client,
@@ -285,14 +279,10 @@ async fn an_expired_token_is_replaced_before_the_call() {
 #[tokio::test]
 async fn plain_helper_gives_a_sensitive_bearer_header() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
     let source = TokenCache::new().client_credentials(&client, &Scopes::new([tenant.api_default_scope()]).unwrap());
     let header = source.authorization_header().await.unwrap();
     assert!(header.is_sensitive());

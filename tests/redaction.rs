@@ -150,12 +150,7 @@ async fn debug_of_every_public_type_is_clean() {
     let cache = TokenCache::builder()
         .store(std::sync::Arc::new(MemoryStore::new()))
         .build();
-    let user_client = b2c_token::Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .build()
-    .unwrap();
+    let user_client = support::fake_public(&tenant, defaults::ROPC_POLICY).build().unwrap();
     let password = Password::new(PASSWORD);
     let source = cache.password(&user_client, "bob@contoso.com", &password, &Scopes::empty());
     let token = source.token().await.unwrap();

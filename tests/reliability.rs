@@ -3,6 +3,8 @@
 //! Each cell of the fault matrix ends in success after the expected number of attempts or in
 //! the right typed error, with the request count asserted and nothing bad left in the cache.
 
+mod support;
+
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
@@ -199,14 +201,10 @@ async fn fault_matrix_refresh() {
 #[tokio::test]
 async fn retries_stop_at_the_limit_and_return_the_last_error() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(quick_retries().max_retries(2))
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(quick_retries().max_retries(2))
+        .build()
+        .unwrap();
     tenant.inject(Fault::ServiceUnavailable, 10);
     let err = client
         .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
@@ -219,14 +217,10 @@ async fn retries_stop_at_the_limit_and_return_the_last_error() {
 #[tokio::test]
 async fn a_retry_after_beyond_the_budget_fails_fast_as_throttled() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .retry_policy(RetryPolicy::default().budget(Duration::from_secs(5)))
-    .build()
-    .unwrap();
+    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+        .retry_policy(RetryPolicy::default().budget(Duration::from_secs(5)))
+        .build()
+        .unwrap();
     tenant.inject(Fault::TooManyRequests(Some(3600)), 1);
     let started = std::time::Instant::now();
     let err = client
@@ -288,13 +282,10 @@ async fn wrong_passwords_are_not_retried_and_not_resent() {
 #[tokio::test]
 async fn the_memory_of_a_rejection_expires() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .remember_rejected_credentials(Duration::from_millis(200))
-    .build()
-    .unwrap();
+    let client = support::fake_public(&tenant, defaults::ROPC_POLICY)
+        .remember_rejected_credentials(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let wrong = Password::new("nope");
     for _ in 0..3 {
         let _ = client

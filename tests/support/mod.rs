@@ -80,3 +80,18 @@ pub fn uuid_like(s: &str) -> bool {
             }
         })
 }
+
+/// The fake tenant's confidential client (with its secret) at `policy`.
+pub fn fake_daemon(tenant: &b2c_token::test_tenant::FakeTenant, policy: &str) -> ClientBuilder {
+    use b2c_token::test_tenant::defaults;
+    Client::builder(tenant.authority(policy).unwrap(), defaults::CONFIDENTIAL_CLIENT_ID)
+        .client_secret(defaults::CLIENT_SECRET)
+}
+
+/// The fake tenant's public (ROPC) client at `policy`.
+pub fn fake_public(tenant: &b2c_token::test_tenant::FakeTenant, policy: &str) -> ClientBuilder {
+    Client::builder(
+        tenant.authority(policy).unwrap(),
+        b2c_token::test_tenant::defaults::PUBLIC_CLIENT_ID,
+    )
+}
