@@ -414,7 +414,14 @@ fn new_refresh_token(state: &State, username: Option<&str>, client_id: &str, pol
         revoked: false,
         redeemed: false,
     };
-    state.lock().refresh_grants.insert(token.clone(), grant);
+    let mut guard = state.lock();
+    // Grants that expired over a minute ago are forgotten (a redeem then answers "not a valid
+    // grant" rather than "expired"), so a long-running tenant's memory stays flat.
+    let forget_before = Instant::now().checked_sub(Duration::from_secs(60));
+    guard
+        .refresh_grants
+        .retain(|_, grant| forget_before.is_none_or(|limit| grant.expires_at > limit));
+    guard.refresh_grants.insert(token.clone(), grant);
     token
 }
 

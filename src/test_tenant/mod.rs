@@ -474,6 +474,12 @@ impl FakeTenant {
         self.state.lock().token_requests.values().sum()
     }
 
+    /// Forgets recorded requests but keeps the counters (long-running tests call this to
+    /// keep the log from growing).
+    pub fn clear_request_log(&self) {
+        self.state.lock().requests.clear();
+    }
+
     /// Forgets recorded requests and counters.
     pub fn clear_requests(&self) {
         let mut state = self.state.lock();
