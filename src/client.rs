@@ -177,8 +177,39 @@ impl Client {
         .await
     }
 
-    /// Every grant ends here: build the form, add client authentication, send.
+    /// Every grant ends here: build the form, check the lockout rails, send with retries.
     async fn request(&self, grant: Grant<'_>, scopes: &Scopes) -> Result<Token> {
+        let inner = &*self.inner;
+        let request = self.form(&grant, scopes)?;
+
+        // Lockout rails: credentials B2C just rejected are not sent again for a while.
+        let remembered_key = match &grant {
+            Grant::Password { username, password } => Some(inner.rejected_credentials.key(
+                inner.authority.token_endpoint().as_str(),
+                &inner.client_id,
+                username,
+                password.expose_secret(),
+            )),
+            _ => None,
+        };
+        if let Some(error) = remembered_key.and_then(|key| inner.rejected_credentials.check(key)) {
+            tracing::warn!(
+                grant = grant.kind().grant_type(),
+                code = error.b2c_code().map(tracing::field::display),
+                "these credentials were rejected moments ago: not sending them again (B2C locks accounts)"
+            );
+            return Err(error);
+        }
+
+        let result = self.send_with_retries(grant.kind(), &request).await;
+        if let (Some(key), Err(error)) = (remembered_key, &result) {
+            inner.rejected_credentials.record(key, error);
+        }
+        result
+    }
+
+    /// The grant's form with scope and client authentication, ready to send (and resend).
+    fn form<'a>(&'a self, grant: &'a Grant<'a>, scopes: &Scopes) -> Result<FormRequest<'a>> {
         let inner = &*self.inner;
         let default_scopes;
         let scope_value = if !scopes.is_empty() {
@@ -209,60 +240,40 @@ impl Client {
         if grant.kind() == crate::GrantKind::Password && inner.send_response_type {
             params.push(("response_type", "token id_token"));
         }
+        params.push(("client_id", &inner.client_id));
         let mut basic_auth = None;
         match (secret, inner.client_authentication) {
             (Some(secret), ClientAuthentication::Basic) => {
-                params.push(("client_id", &inner.client_id));
-                basic_auth = Some(basic_authorization(&inner.client_id, secret)?);
+                basic_auth = Some(basic_authorization(&inner.client_id, secret)?)
             }
-            (Some(secret), ClientAuthentication::FormBody) => {
-                params.push(("client_id", &inner.client_id));
-                params.push(("client_secret", secret.expose_secret()));
-            }
-            (None, _) => params.push(("client_id", &inner.client_id)),
+            (Some(secret), ClientAuthentication::FormBody) => params.push(("client_secret", secret.expose_secret())),
+            (None, _) => {}
         }
         let body = form_urlencoded::Serializer::new(String::with_capacity(256))
             .extend_pairs(params)
             .finish();
 
         let mut secrets: Vec<&str> = grant.secrets().into_iter().collect();
-        if let Some(secret) = secret {
-            secrets.push(secret.expose_secret());
-        }
-        let request = FormRequest {
+        secrets.extend(secret.map(ClientSecret::expose_secret));
+        Ok(FormRequest {
             url: inner.authority.token_endpoint(),
             body,
             basic_auth,
             requested_scopes: scopes.clone(),
             secrets,
-        };
+        })
+    }
 
-        // Lockout rails: credentials B2C just rejected are not sent again for a while.
-        let remembered_key = match &grant {
-            Grant::Password { username, password } => Some(inner.rejected_credentials.key(
-                inner.authority.token_endpoint().as_str(),
-                &inner.client_id,
-                username,
-                password.expose_secret(),
-            )),
-            _ => None,
-        };
-        if let Some(error) = remembered_key.and_then(|key| inner.rejected_credentials.check(key)) {
-            tracing::warn!(
-                grant = grant.kind().grant_type(),
-                code = error.b2c_code().map(tracing::field::display),
-                "these credentials were rejected moments ago: not sending them again (B2C locks accounts)"
-            );
-            return Err(error);
-        }
-
+    /// Sends until a token, an error not worth repeating, or the retry policy says stop.
+    async fn send_with_retries(&self, grant: crate::GrantKind, request: &FormRequest<'_>) -> Result<Token> {
+        let inner = &*self.inner;
         let started = tokio::time::Instant::now();
         let mut attempts = Attempts::default();
-        let result = loop {
+        loop {
             let client_request_id = uuid::Uuid::new_v4().to_string();
             let span = tracing::info_span!(
                 "b2c_token.request",
-                grant = grant.kind().grant_type(),
+                grant = grant.grant_type(),
                 host = inner.authority.host(),
                 policy = inner.authority.policy().map(|p| p.as_str()),
                 attempt = attempts.retries + 1,
@@ -270,15 +281,15 @@ impl Client {
                 status = tracing::field::Empty,
                 outcome = tracing::field::Empty,
             );
-            let result = inner
+            let error = match inner
                 .transport
-                .send(&request, &client_request_id)
+                .send(request, &client_request_id)
                 .instrument(span.clone())
-                .await;
-            let error = match result {
+                .await
+            {
                 Ok(token) => {
                     span.record("outcome", "token");
-                    break Ok(token);
+                    return Ok(token);
                 }
                 Err(error) => error,
             };
@@ -286,27 +297,24 @@ impl Client {
                 span.record("status", status);
             }
             span.record("outcome", tracing::field::display(error_kind(&error)));
-            let _entered = span.enter();
+            let code = error.b2c_code().map(tracing::field::display);
             match attempts.decide(&inner.retry, &error, started.elapsed(), random_fraction()) {
                 Ok(Decision::Stop) => {
-                    tracing::debug!(code = error.b2c_code().map(tracing::field::display), %error, "token request failed");
-                    break Err(error);
+                    span.in_scope(|| tracing::debug!(code, %error, "token request failed"));
+                    return Err(error);
                 }
                 Ok(Decision::RetryAfter(wait)) => {
-                    tracing::info!(code = error.b2c_code().map(tracing::field::display), %error, ?wait, "token request failed; retrying");
-                    drop(_entered);
+                    span.in_scope(|| tracing::info!(code, %error, ?wait, "token request failed; retrying"));
                     tokio::time::sleep(wait).await;
                 }
                 Err(throttled) => {
-                    tracing::warn!(%throttled, "throttled beyond the retry budget; giving up for now");
-                    break Err(throttled);
+                    span.in_scope(
+                        || tracing::warn!(%throttled, "throttled beyond the retry budget; giving up for now"),
+                    );
+                    return Err(throttled);
                 }
             }
-        };
-        if let (Some(key), Err(error)) = (remembered_key, &result) {
-            inner.rejected_credentials.record(key, error);
         }
-        result
     }
 }
 
