@@ -7,7 +7,8 @@
 //! cargo run --example quickstart
 //! ```
 //!
-//! To run against a real tenant instead, set:
+//! To run against a real tenant instead, set the same variables the `b2c-token` command reads
+//! (`B2C_TOKEN_URL`, `B2C_DOMAIN`, `B2C_CLOUD`, `B2C_POLICY_FORM` work too):
 //!
 //! ```text
 //! B2C_TENANT=contoso B2C_POLICY=B2C_1_ropc B2C_CLIENT_ID=<public client id> \
@@ -38,14 +39,26 @@ struct Setup {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    // Keeps the fake tenant alive until the end of main when no real tenant is configured.
-    let (_fake, setup) = match env::var("B2C_TENANT") {
-        Ok(tenant) => {
-            println!("Using the real tenant {tenant:?} from the environment.");
-            (None, real_tenant(&tenant)?)
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // Display, not Debug: the error already says what went wrong and what to do.
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
         }
-        Err(_) => {
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    // Keeps the fake tenant alive until the end of main when no real tenant is configured.
+    let configured = env::var_os("B2C_TENANT").is_some() || env::var_os("B2C_TOKEN_URL").is_some();
+    let (_fake, setup) = match configured {
+        true => {
+            println!("Using the tenant configured in the environment.");
+            (None, real_tenant()?)
+        }
+        false => {
             let fake = FakeTenant::start().await?;
             println!(
                 "No B2C_TENANT set: started the embedded fake B2C tenant at {}.",
@@ -134,10 +147,11 @@ fn fake_tenant(fake: &FakeTenant) -> Result<Setup, BoxError> {
     })
 }
 
-fn real_tenant(tenant: &str) -> Result<Setup, BoxError> {
-    let required = |name: &str| env::var(name).map_err(|_| format!("{name} must be set when B2C_TENANT is"));
-    let policy = required("B2C_POLICY")?;
-    let client_id = required("B2C_CLIENT_ID")?;
+/// The same `B2C_*` variables as the `b2c-token` command: the authority through
+/// `Authority::from_env` (so `B2C_TOKEN_URL`, `B2C_DOMAIN`, `B2C_CLOUD`, ... apply too).
+fn real_tenant() -> Result<Setup, BoxError> {
+    let authority = Authority::from_env()?;
+    let client_id = env::var("B2C_CLIENT_ID").map_err(|_| "B2C_CLIENT_ID must be set")?;
     let user = match (env::var("B2C_USERNAME"), env::var("B2C_PASSWORD")) {
         (Ok(username), Ok(password)) => Some((username, Password::new(password))),
         _ => None,
@@ -150,7 +164,7 @@ fn real_tenant(tenant: &str) -> Result<Setup, BoxError> {
         _ => None,
     };
     Ok(Setup {
-        authority: Authority::b2c(tenant, &policy)?,
+        authority,
         public_client_id: client_id,
         user,
         confidential,
