@@ -697,11 +697,17 @@ impl Future for TokenFuture<'_> {
         match &mut self.state {
             TokenFutureState::Ready(token) => match token.take() {
                 Some(token) => std::task::Poll::Ready(Ok(token)),
-                None => std::task::Poll::Ready(Err(Error::config("TokenFuture polled after completion"))),
+                None => std::task::Poll::Ready(Err(polled_after_completion())),
             },
             TokenFutureState::Fetching(fetch) => fetch.as_mut().poll(cx),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn polled_after_completion() -> Error {
+    Error::config("TokenFuture polled after completion")
 }
 
 impl fmt::Debug for TokenFuture<'_> {
