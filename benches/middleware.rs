@@ -13,6 +13,21 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::Full;
 use hyper::body::Bytes;
 
+/// A layer that only passes the request on: what any one layer costs in reqwest-middleware.
+struct PassThrough;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for PassThrough {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        next.run(request, extensions).await
+    }
+}
+
 /// The smallest API: 200 "ok" to everything, HTTP/1.1 keep-alive.
 async fn start_api() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,7 +56,7 @@ fn loopback_get(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (tenant, api, with_auth, bare_middleware, plain, header) = runtime.block_on(async {
+    let (tenant, api, with_auth, bare_middleware, pass_through, plain, header) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
         let api = start_api().await;
         let client = Client::builder(
@@ -63,7 +78,18 @@ fn loopback_get(c: &mut Criterion) {
             .with(auth)
             .build();
         let bare_middleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
-        (tenant, api, with_auth, bare_middleware, reqwest::Client::new(), header)
+        let pass_through = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(PassThrough)
+            .build();
+        (
+            tenant,
+            api,
+            with_auth,
+            bare_middleware,
+            pass_through,
+            reqwest::Client::new(),
+            header,
+        )
     });
     let url = format!("http://{api}/orders");
 
@@ -92,6 +118,18 @@ fn loopback_get(c: &mut Criterion) {
             response.bytes().await.unwrap()
         })
     });
+    group.bench_function("reqwest-middleware + pass-through layer + fixed header", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = pass_through
+                .get(&url)
+                .header(reqwest::header::AUTHORIZATION, header.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap()
+        })
+    });
     group.bench_function("reqwest-middleware + BearerAuth", |b| {
         b.to_async(&runtime).iter(|| async {
             let response = with_auth.get(&url).send().await.unwrap();
@@ -103,8 +141,8 @@ fn loopback_get(c: &mut Criterion) {
 
     // Paired rounds: each round times the same number of calls both ways back to back, so
     // drift in machine speed affects both sides of each ratio alike. Median of the rounds.
-    let (mut with_auth_ratios, mut bare_ratios) = runtime.block_on(async {
-        let (mut with_auth_ratios, mut bare_ratios) = (Vec::new(), Vec::new());
+    let (mut with_auth_ratios, mut bare_ratios, mut pass_ratios) = runtime.block_on(async {
+        let (mut with_auth_ratios, mut bare_ratios, mut pass_ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..30 {
             let start = std::time::Instant::now();
             for _ in 0..200 {
@@ -134,15 +172,29 @@ fn loopback_get(c: &mut Criterion) {
             bare_ratios.push(start.elapsed().as_secs_f64() / plain_time);
             let start = std::time::Instant::now();
             for _ in 0..200 {
+                pass_through
+                    .get(&url)
+                    .header(reqwest::header::AUTHORIZATION, header.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+            }
+            pass_ratios.push(start.elapsed().as_secs_f64() / plain_time);
+            let start = std::time::Instant::now();
+            for _ in 0..200 {
                 with_auth.get(&url).send().await.unwrap().bytes().await.unwrap();
             }
             with_auth_ratios.push(start.elapsed().as_secs_f64() / plain_time);
         }
-        (with_auth_ratios, bare_ratios)
+        (with_auth_ratios, bare_ratios, pass_ratios)
     });
     for (name, ratios) in [
         ("reqwest-middleware + BearerAuth", &mut with_auth_ratios),
         ("reqwest-middleware, no layer", &mut bare_ratios),
+        ("reqwest-middleware + pass-through layer", &mut pass_ratios),
     ] {
         ratios.sort_by(f64::total_cmp);
         println!(
