@@ -50,13 +50,72 @@ async fn start_api() -> SocketAddr {
     address
 }
 
+/// The ways of sending the same GET that are compared.
+#[derive(Clone, Copy)]
+enum Variant {
+    Plain,
+    NoLayer,
+    PassThrough,
+    BearerAuth,
+}
+
+impl Variant {
+    const ALL: [Variant; 4] = [
+        Variant::Plain,
+        Variant::NoLayer,
+        Variant::PassThrough,
+        Variant::BearerAuth,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "reqwest + fixed header",
+            Variant::NoLayer => "reqwest-middleware (no layer) + fixed header",
+            Variant::PassThrough => "reqwest-middleware + pass-through layer + fixed header",
+            Variant::BearerAuth => "reqwest-middleware + BearerAuth",
+        }
+    }
+}
+
+struct Clients {
+    plain: reqwest::Client,
+    no_layer: reqwest_middleware::ClientWithMiddleware,
+    pass_through: reqwest_middleware::ClientWithMiddleware,
+    bearer_auth: reqwest_middleware::ClientWithMiddleware,
+    /// The token `BearerAuth` would attach, for the fixed-header variants.
+    header: reqwest::header::HeaderValue,
+    url: String,
+}
+
+impl Clients {
+    async fn get(&self, variant: Variant) {
+        let fixed = |request: reqwest_middleware::RequestBuilder| {
+            request.header(reqwest::header::AUTHORIZATION, self.header.clone())
+        };
+        let response = match variant {
+            Variant::Plain => self
+                .plain
+                .get(&self.url)
+                .header(reqwest::header::AUTHORIZATION, self.header.clone())
+                .send()
+                .await
+                .unwrap(),
+            Variant::NoLayer => fixed(self.no_layer.get(&self.url)).send().await.unwrap(),
+            Variant::PassThrough => fixed(self.pass_through.get(&self.url)).send().await.unwrap(),
+            Variant::BearerAuth => self.bearer_auth.get(&self.url).send().await.unwrap(),
+        };
+        assert!(response.status().is_success());
+        response.bytes().await.unwrap();
+    }
+}
+
 fn loopback_get(c: &mut Criterion) {
     // One thread for client and server alike: the least scheduling noise on a 2-core machine.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (tenant, api, with_auth, bare_middleware, pass_through, plain, header) = runtime.block_on(async {
+    let (tenant, clients) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
         let api = start_api().await;
         let client = Client::builder(
@@ -74,131 +133,48 @@ fn loopback_get(c: &mut Criterion) {
             .await
             .unwrap();
         let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());
-        let with_auth = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(auth)
-            .build();
-        let bare_middleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build();
-        let pass_through = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(PassThrough)
-            .build();
-        (
-            tenant,
-            api,
-            with_auth,
-            bare_middleware,
-            pass_through,
-            reqwest::Client::new(),
+        let layered = || reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
+        let clients = Clients {
+            plain: reqwest::Client::new(),
+            no_layer: layered().build(),
+            pass_through: layered().with(PassThrough).build(),
+            bearer_auth: layered().with(auth).build(),
             header,
-        )
+            url: format!("http://{api}/orders"),
+        };
+        (tenant, clients)
     });
-    let url = format!("http://{api}/orders");
 
     let mut group = c.benchmark_group("loopback_get");
-    group.bench_function("reqwest + fixed header", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = plain
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, header.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            response.bytes().await.unwrap()
-        })
-    });
-    group.bench_function("reqwest-middleware (no layer) + fixed header", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = bare_middleware
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, header.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            response.bytes().await.unwrap()
-        })
-    });
-    group.bench_function("reqwest-middleware + pass-through layer + fixed header", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = pass_through
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, header.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            response.bytes().await.unwrap()
-        })
-    });
-    group.bench_function("reqwest-middleware + BearerAuth", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = with_auth.get(&url).send().await.unwrap();
-            assert!(response.status().is_success());
-            response.bytes().await.unwrap()
-        })
-    });
+    for variant in Variant::ALL {
+        group.bench_function(variant.name(), |b| b.to_async(&runtime).iter(|| clients.get(variant)));
+    }
     group.finish();
 
-    // Paired rounds: each round times the same number of calls both ways back to back, so
+    // Paired rounds: each round times the same number of calls every way back to back, so
     // drift in machine speed affects both sides of each ratio alike. Median of the rounds.
-    let (mut with_auth_ratios, mut bare_ratios, mut pass_ratios) = runtime.block_on(async {
-        let (mut with_auth_ratios, mut bare_ratios, mut pass_ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); Variant::ALL.len()];
+    runtime.block_on(async {
         for _ in 0..30 {
-            let start = std::time::Instant::now();
-            for _ in 0..200 {
-                plain
-                    .get(&url)
-                    .header(reqwest::header::AUTHORIZATION, header.clone())
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+            let mut times = [0.0; Variant::ALL.len()];
+            for (i, variant) in Variant::ALL.into_iter().enumerate() {
+                let start = std::time::Instant::now();
+                for _ in 0..200 {
+                    clients.get(variant).await;
+                }
+                times[i] = start.elapsed().as_secs_f64();
             }
-            let plain_time = start.elapsed().as_secs_f64();
-            let start = std::time::Instant::now();
-            for _ in 0..200 {
-                bare_middleware
-                    .get(&url)
-                    .header(reqwest::header::AUTHORIZATION, header.clone())
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+            for (i, time) in times.iter().enumerate() {
+                ratios[i].push(time / times[0]);
             }
-            bare_ratios.push(start.elapsed().as_secs_f64() / plain_time);
-            let start = std::time::Instant::now();
-            for _ in 0..200 {
-                pass_through
-                    .get(&url)
-                    .header(reqwest::header::AUTHORIZATION, header.clone())
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
-            }
-            pass_ratios.push(start.elapsed().as_secs_f64() / plain_time);
-            let start = std::time::Instant::now();
-            for _ in 0..200 {
-                with_auth.get(&url).send().await.unwrap().bytes().await.unwrap();
-            }
-            with_auth_ratios.push(start.elapsed().as_secs_f64() / plain_time);
         }
-        (with_auth_ratios, bare_ratios, pass_ratios)
     });
-    for (name, ratios) in [
-        ("reqwest-middleware + BearerAuth", &mut with_auth_ratios),
-        ("reqwest-middleware, no layer", &mut bare_ratios),
-        ("reqwest-middleware + pass-through layer", &mut pass_ratios),
-    ] {
+    for (variant, ratios) in Variant::ALL.into_iter().zip(&mut ratios).skip(1) {
         ratios.sort_by(f64::total_cmp);
         println!(
-            "paired ratio {name} / reqwest + fixed header, 30 rounds of 200 calls: median {:.3} (min {:.3}, max {:.3})",
+            "paired ratio {} / {}, 30 rounds of 200 calls: median {:.3} (min {:.3}, max {:.3})",
+            variant.name(),
+            Variant::Plain.name(),
             ratios[ratios.len() / 2],
             ratios[0],
             ratios[ratios.len() - 1]
