@@ -77,7 +77,7 @@ impl MemoryStore {
     }
 
     fn tokens(&self) -> MutexGuard<'_, HashMap<CacheKey, Token>> {
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.tokens)
     }
 }
 
@@ -234,7 +234,7 @@ impl Ord for Deadline {
 
 impl Shared {
     fn lock_schedule(&self) -> MutexGuard<'_, Schedule> {
-        self.schedule.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.schedule)
     }
 
     /// Adds a deadline, starting the scheduler on the current runtime if none runs. `false`
@@ -437,12 +437,12 @@ impl TokenCache {
         self.source(key, client, grant)
     }
 
+    fn index(&self) -> MutexGuard<'_, Index> {
+        crate::lock(&self.inner.index)
+    }
+
     fn source(&self, key: CacheKey, client: &Client, grant: SourceGrant) -> TokenSource {
-        let mut index = self
-            .inner
-            .index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut index = self.index();
         if let Some(entry) = index.entries.get(&key) {
             *entry.lock_grant() = grant;
             entry.referenced.store(true, Ordering::Relaxed);
@@ -474,14 +474,7 @@ impl TokenCache {
     /// Drops the cached token for `key` (e.g. after an API rejected it): the next
     /// `token()` fetches a new one.
     pub fn invalidate(&self, key: &CacheKey) {
-        let entry = self
-            .inner
-            .index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entries
-            .get(key)
-            .cloned();
+        let entry = self.index().entries.get(key).cloned();
         if let Some(entry) = entry {
             entry.invalidate();
         }
@@ -490,12 +483,7 @@ impl TokenCache {
     /// The number of keys held.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner
-            .index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entries
-            .len()
+        self.index().entries.len()
     }
 
     /// Whether no key is held.
@@ -507,12 +495,7 @@ impl TokenCache {
     /// Whether the cache holds `key`.
     #[must_use]
     pub fn contains(&self, key: &CacheKey) -> bool {
-        self.inner
-            .index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entries
-            .contains_key(key)
+        self.index().entries.contains_key(key)
     }
 }
 
@@ -630,10 +613,7 @@ impl TokenSource {
         if !entry.referenced.load(Ordering::Relaxed) {
             entry.referenced.store(true, Ordering::Relaxed);
         }
-        if !entry.servable.load(Ordering::Acquire) {
-            return None;
-        }
-        entry.current.load().as_deref().map(f)
+        entry.with_servable(f)
     }
 
     /// The cached token if it can be served now, without waiting or I/O.
@@ -759,15 +739,17 @@ struct Entry {
 
 impl Entry {
     fn lock_grant(&self) -> MutexGuard<'_, SourceGrant> {
-        self.grant.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.grant)
     }
 
-    fn servable_token(&self) -> Option<Token> {
-        if self.servable.load(Ordering::Acquire) {
-            self.current.load().as_deref().cloned()
-        } else {
-            None
+    /// `f` on the current token if it may be served: the whole hit path, shared by callers
+    /// (`TokenSource::with_cached`) and by the slow path's re-check.
+    #[inline]
+    fn with_servable<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        if !self.servable.load(Ordering::Acquire) {
+            return None;
         }
+        self.current.load().as_deref().map(f)
     }
 
     fn invalidate(&self) {
@@ -786,7 +768,7 @@ impl Entry {
     async fn acquire(self: &Arc<Self>) -> Result<Token> {
         let seen_generation = self.generation.load(Ordering::Acquire);
         let mut state = self.refresh.lock().await;
-        if let Some(token) = self.servable_token() {
+        if let Some(token) = self.with_servable(Token::clone) {
             return Ok(token);
         }
         if state.generation != seen_generation {
@@ -806,7 +788,7 @@ impl Entry {
     /// A stored token that is not yet due for refresh.
     async fn load_from_store(&self) -> Option<Token> {
         let token = self.shared.store.as_ref()?.load(&self.key).await?;
-        let (refresh_at, _) = self.schedule(&token);
+        let (refresh_at, _) = self.refresh_times(&token);
         (Instant::now() < refresh_at).then_some(token)
     }
 
@@ -861,7 +843,7 @@ impl Entry {
             // B2C rotates refresh tokens: always keep the newest.
             state.refresh_token = Some(refresh_token.clone());
         }
-        let (refresh_at, expires_at) = self.schedule(&token);
+        let (refresh_at, expires_at) = self.refresh_times(&token);
         self.current.store(Some(Arc::new(token)));
         let generation = self.token_generation.fetch_add(1, Ordering::AcqRel) + 1;
         let usable = Instant::now() < expires_at
@@ -889,7 +871,7 @@ impl Entry {
             .current
             .load()
             .as_deref()
-            .map_or_else(Instant::now, |token| self.schedule(token).1);
+            .map_or_else(Instant::now, |token| self.refresh_times(token).1);
         let (at, action) = if retry_at >= expires_at {
             tracing::warn!(key = ?self.key, %error, "background refresh failed; the token expires before the next attempt");
             (expires_at, Action::Expire)
@@ -909,7 +891,7 @@ impl Entry {
     }
 
     /// When to refresh and when the token expires.
-    fn schedule(&self, token: &Token) -> (Instant, Instant) {
+    fn refresh_times(&self, token: &Token) -> (Instant, Instant) {
         let issued_at = token.issued_at();
         let expires_at = token.expires_at().unwrap_or(issued_at + UNKNOWN_LIFETIME);
         let lifetime = expires_at.saturating_duration_since(issued_at);

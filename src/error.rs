@@ -147,7 +147,8 @@ impl Error {
     }
 }
 
-fn is_transient_status(status: u16) -> bool {
+/// 408, 429 and 5xx: worth asking again later. The one definition the retry loop uses too.
+pub(crate) fn is_transient_status(status: u16) -> bool {
     status == 429 || status == 408 || (500..600).contains(&status)
 }
 

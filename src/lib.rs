@@ -14,12 +14,10 @@
 //!   access token for `openid`-only requests) into absolute expiry times.
 //! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`]
 //!   (`AADB2C90225`, ...), the correlation ID and a one-line fix.
-//!
 //! * [`TokenCache`] keeps tokens fresh: [`TokenSource::token`] costs ~25 ns on a hit, refreshes
 //!   early in the background, and sends one request per key however many callers wait.
 //! * [`BearerAuth`] (feature `reqwest-middleware`) attaches the cached token to outgoing
 //!   reqwest calls and refreshes once on a 401.
-//!
 //! * Failed requests are retried within a budget ([`RetryPolicy`]), `Retry-After` honoured, and
 //!   rejected ROPC passwords are never resent for a while (B2C locks accounts).
 //! * [`ClientBuilder::from_env`] reads the same `B2C_*` variables as the command line tool.
@@ -125,6 +123,13 @@ mod auto_traits {
         let source = TokenCache::new().client_credentials(client, scopes);
         is_send(async move { source.token().await });
     }
+}
+
+/// Locks a std mutex, carrying on past poisoning: every mutex in this crate guards plain data
+/// (maps, counters) that a panicking holder cannot leave half-updated in a way that matters,
+/// and refusing all later callers would turn one panic into a dead cache or client.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Entry points for the fuzz targets (fuzz/) and the fuzz smoke test: every parser that reads

@@ -87,23 +87,18 @@ impl AllowedHost {
     fn parse(entry: &str) -> Self {
         let entry = entry.trim().to_ascii_lowercase();
         // `host:port`, but not the colons inside a bare IPv6 address (`[::1]` has no port).
-        match entry.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => {
-                match port.parse() {
-                    Ok(port) => Self {
-                        host: host.to_owned(),
-                        port: Some(port),
-                    },
-                    Err(_) => Self {
-                        host: entry,
-                        port: None,
-                    },
-                }
+        if let Some((host, port)) = entry.rsplit_once(':') {
+            let is_host_port = !host.is_empty() && (!host.contains(':') || host.ends_with(']'));
+            if let (true, Ok(port)) = (is_host_port, port.parse()) {
+                return Self {
+                    host: host.to_owned(),
+                    port: Some(port),
+                };
             }
-            _ => Self {
-                host: entry,
-                port: None,
-            },
+        }
+        Self {
+            host: entry,
+            port: None,
         }
     }
 
@@ -240,23 +235,16 @@ impl Middleware for BearerAuth {
             return next.run(request, extensions).await;
         }
         if url.scheme() != "https" && !is_loopback(url) {
-            return Err(reqwest_middleware::Error::middleware(Error::config(format!(
+            return Err(middleware_error(Error::config(format!(
                 "refusing to send a bearer token over {}:// to {}: use https",
                 url.scheme(),
                 url.host_str().unwrap_or_default()
             ))));
         }
-        let source = self
-            .source_for(extensions)
-            .map_err(reqwest_middleware::Error::middleware)?;
-        let token = source.token().await.map_err(reqwest_middleware::Error::middleware)?;
+        let source = self.source_for(extensions).map_err(middleware_error)?;
+        let (token, header) = bearer(&source).await.map_err(middleware_error)?;
         let retry = request.try_clone();
-        request.headers_mut().insert(
-            AUTHORIZATION,
-            token
-                .authorization_header()
-                .map_err(reqwest_middleware::Error::middleware)?,
-        );
+        request.headers_mut().insert(AUTHORIZATION, header);
 
         let response = next.clone().run(request, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -277,15 +265,21 @@ impl Middleware for BearerAuth {
             "API answered 401: refreshing the token and retrying once"
         );
         source.invalidate_if_current(&token);
-        let fresh = source.token().await.map_err(reqwest_middleware::Error::middleware)?;
-        retry.headers_mut().insert(
-            AUTHORIZATION,
-            fresh
-                .authorization_header()
-                .map_err(reqwest_middleware::Error::middleware)?,
-        );
+        let (_, header) = bearer(&source).await.map_err(middleware_error)?;
+        retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
     }
+}
+
+/// A valid token from `source` and its `Authorization` value.
+async fn bearer(source: &TokenSource) -> Result<(crate::Token, reqwest::header::HeaderValue), Error> {
+    let token = source.token().await?;
+    let header = token.authorization_header()?;
+    Ok((token, header))
+}
+
+fn middleware_error(error: Error) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(error)
 }
 
 #[cfg(test)]

@@ -122,20 +122,18 @@ impl Attempts {
         let Some(throttled) = retry_class(error, &mut self.internal_error_retried) else {
             return Ok(Decision::Stop);
         };
-        let exponent = self.retries.min(16);
-        let wait = match (error.retry_after(), throttled) {
-            (Some(asked), _) => asked.min(policy.max_retry_after),
-            (None, true) => jitter(
-                policy
-                    .throttle_base
-                    .saturating_mul(1 << exponent)
-                    .min(policy.max_retry_after),
-                random,
-            ),
-            (None, false) => jitter(
-                policy.base.saturating_mul(1 << exponent).min(policy.max_backoff),
-                random,
-            ),
+        let wait = match error.retry_after() {
+            Some(asked) => asked.min(policy.max_retry_after),
+            None => {
+                // Throttling backs off from Microsoft's 60 s base; other failures from ours.
+                let (base, cap) = if throttled {
+                    (policy.throttle_base, policy.max_retry_after)
+                } else {
+                    (policy.base, policy.max_backoff)
+                };
+                let ceiling = base.saturating_mul(1 << self.retries.min(16)).min(cap);
+                ceiling.mul_f64(random.clamp(0.0, 1.0))
+            }
         };
         let out_of_retries = self.retries >= policy.max_retries;
         let over_budget = elapsed.saturating_add(wait) > policy.budget;
@@ -152,10 +150,6 @@ impl Attempts {
         self.retries += 1;
         Ok(Decision::RetryAfter(wait))
     }
-}
-
-fn jitter(ceiling: Duration, random: f64) -> Duration {
-    ceiling.mul_f64(random.clamp(0.0, 1.0))
 }
 
 /// `None`: do not retry. `Some(true)`: retry as throttled. `Some(false)`: retry as transient.
@@ -183,11 +177,7 @@ fn retry_class(error: &Error, internal_error_retried: &mut bool) -> Option<bool>
 }
 
 fn transient_status(status: u16) -> Option<bool> {
-    match status {
-        429 => Some(true),
-        408 | 500..=599 => Some(false),
-        _ => None,
-    }
+    crate::error::is_transient_status(status).then_some(status == 429)
 }
 
 /// A number in [0, 1) for jitter, from std's per-process random hasher keys: jitter needs no

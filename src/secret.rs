@@ -118,9 +118,7 @@ impl AccessToken {
         let prefix: String = self.expose_secret().chars().take(6).collect();
         format!("{prefix}…")
     }
-}
 
-impl AccessToken {
     /// Eight hex digits that tell tokens apart without showing them, for logs and demos
     /// (every JWT starts with the same `eyJ…`, so a prefix cannot). A 32-bit hash: it
     /// identifies, it does not reveal.

@@ -16,10 +16,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use b2c_token::{
-    Authority, AuthorityBuilder, Client, ClientAuthentication, Cloud, Error, Password, PolicyForm, RefreshToken,
-    Scopes, Token,
-};
+use b2c_token::{Authority, Client, ClientAuthentication, Error, Password, RefreshToken, Scopes, Token};
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -253,34 +250,35 @@ async fn run(cli: Cli) -> Result<String, Failure> {
     Ok(access.expose_secret().to_owned())
 }
 
+/// The authority, built by the library's own `Authority::from_vars` from the flags (which
+/// clap has already filled from the `B2C_*` variables where a flag was not given).
 fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
-    if let Some(url) = &args.token_url {
-        return Ok(Authority::from_token_url(url)?);
-    }
-    let (Some(tenant), Some(policy)) = (&args.tenant, &args.policy) else {
+    if args.token_url.is_none() && (args.tenant.is_none() || args.policy.is_none()) {
         return Err(usage(
             "give --tenant and --policy (or B2C_TENANT and B2C_POLICY), or --token-url",
         ));
-    };
-    let mut builder: AuthorityBuilder = Authority::builder(tenant, policy);
-    if let Some(id) = &args.tenant_id {
-        builder = builder.tenant_id(id);
     }
-    if let Some(domain) = &args.domain {
-        builder = builder.custom_domain(domain);
-    }
-    if let Some(cloud) = args.cloud {
-        builder = builder.cloud(match cloud {
-            CloudArg::Global => Cloud::Global,
-            CloudArg::China => Cloud::China,
-        });
-    }
-    if args.query_policy {
-        builder = builder.policy_form(PolicyForm::Query);
+    let policy_form = if args.query_policy {
+        Some("query")
     } else if args.tfp {
-        builder = builder.policy_form(PolicyForm::Tfp);
-    }
-    Ok(builder.build()?)
+        Some("tfp")
+    } else {
+        None
+    };
+    let cloud = args.cloud.map(|cloud| match cloud {
+        CloudArg::Global => "global",
+        CloudArg::China => "china",
+    });
+    Ok(Authority::from_vars(|name| match name {
+        "B2C_TOKEN_URL" => args.token_url.clone(),
+        "B2C_TENANT" => args.tenant.clone(),
+        "B2C_POLICY" => args.policy.clone(),
+        "B2C_TENANT_ID" => args.tenant_id.clone(),
+        "B2C_DOMAIN" => args.domain.clone(),
+        "B2C_CLOUD" => cloud.map(str::to_owned),
+        "B2C_POLICY_FORM" => policy_form.map(str::to_owned),
+        _ => None,
+    })?)
 }
 
 /// A secret from standard input (first line) or from an environment variable, never argv.

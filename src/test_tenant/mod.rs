@@ -357,8 +357,7 @@ struct Mutable {
 
 impl State {
     fn lock(&self) -> MutexGuard<'_, Mutable> {
-        // A panic in a test thread while holding the lock must not hide every later request.
-        self.mutable.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.mutable)
     }
 }
 
