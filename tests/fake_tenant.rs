@@ -7,23 +7,39 @@ use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{
-    B2cCode, Client, Error, GrantKind, Password, PolicyForm, RefreshToken, RetryPolicy, Scopes, UnexpectedKind,
+    B2cCode, Client, ClientBuilder, Error, GrantKind, Password, PolicyForm, RefreshToken, RetryPolicy, Scopes,
+    UnexpectedKind,
 };
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-fn ropc_client(tenant: &FakeTenant) -> Client {
-    support::fake_public(tenant, defaults::ROPC_POLICY)
-        .retry_policy(RetryPolicy::none())
-        .build()
+/// POSTs a raw form to the tenant's ROPC token endpoint, for what the SDK never sends.
+async fn post_form(tenant: &FakeTenant, body: String) -> reqwest::Response {
+    let url = tenant
+        .authority(defaults::ROPC_POLICY)
+        .unwrap()
+        .token_endpoint()
+        .clone();
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
         .unwrap()
 }
 
+/// A client that reports each response as it came: these tests check the tenant, not retries.
+fn no_retries(builder: ClientBuilder) -> Client {
+    builder.retry_policy(RetryPolicy::none()).build().unwrap()
+}
+
+fn ropc_client(tenant: &FakeTenant) -> Client {
+    no_retries(support::fake_public(tenant, defaults::ROPC_POLICY))
+}
+
 fn daemon_client(tenant: &FakeTenant) -> Client {
-    support::fake_daemon(tenant, defaults::SIGNIN_POLICY)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
+    no_retries(support::fake_daemon(tenant, defaults::SIGNIN_POLICY))
 }
 
 fn alice() -> Password {
@@ -135,38 +151,25 @@ async fn client_credentials_token_carries_app_roles() {
 #[tokio::test]
 async fn expires_in_is_a_string_for_ropc_and_a_number_for_client_credentials() {
     let tenant = FakeTenant::start().await.unwrap();
-    let url = tenant
-        .authority(defaults::ROPC_POLICY)
-        .unwrap()
-        .token_endpoint()
-        .clone();
-    let http = reqwest::Client::new();
-    let ropc: Value = http
-        .post(url.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("grant_type=password&username=alice%40contoso.com&password=Passw0rd%21&scope=openid+{0}+offline_access&client_id={0}", defaults::PUBLIC_CLIENT_ID))
-        .send()
+    let ropc: Value = post_form(&tenant, format!("grant_type=password&username=alice%40contoso.com&password=Passw0rd%21&scope=openid+{0}+offline_access&client_id={0}", defaults::PUBLIC_CLIENT_ID))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(ropc["expires_in"], "3600");
-    let cc: Value = http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
+    let cc: Value = post_form(
+        &tenant,
+        format!(
             "grant_type=client_credentials&scope={}&client_id={}&client_secret={}",
             url::form_urlencoded::byte_serialize(tenant.api_default_scope().as_bytes()).collect::<String>(),
             defaults::CONFIDENTIAL_CLIENT_ID,
             defaults::CLIENT_SECRET
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(cc["expires_in"], 3600);
 }
 
@@ -193,10 +196,7 @@ async fn every_url_form_is_served() {
     ];
     for authority in forms {
         let url = authority.token_endpoint().to_string();
-        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID)
-            .retry_policy(RetryPolicy::none())
-            .build()
-            .unwrap();
+        let client = no_retries(Client::builder(authority, defaults::PUBLIC_CLIENT_ID));
         assert!(sign_in(&client, &Scopes::empty()).await.is_ok(), "{url}");
     }
     assert_eq!(tenant.token_requests(GrantKind::Password), 4);
@@ -226,37 +226,24 @@ async fn b2c_errors_for_bad_input() {
         .await;
     assert_eq!(rejection(unknown_user).2, Some(B2cCode::InvalidCredentials));
 
-    let bad_secret = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret("wrong")
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap()
-    .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
-    .await;
+    let bad_secret = no_retries(support::fake_daemon(&tenant, defaults::SIGNIN_POLICY).client_secret("wrong"))
+        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .await;
     assert_eq!(
         rejection(bad_secret),
         (400, "invalid_client".into(), Some(B2cCode::ClientSecretMismatch))
     );
 
-    let ropc_on_signin_policy = support::fake_public(&tenant, defaults::SIGNIN_POLICY)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let ropc_on_signin_policy = no_retries(support::fake_public(&tenant, defaults::SIGNIN_POLICY));
     assert_eq!(
         rejection(sign_in(&ropc_on_signin_policy, &Scopes::empty()).await).2,
         Some(B2cCode::RopcNotEnabled)
     );
 
-    let confidential_doing_ropc = Client::builder(
+    let confidential_doing_ropc = no_retries(Client::builder(
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    ));
     assert_eq!(
         rejection(sign_in(&confidential_doing_ropc, &Scopes::empty()).await).2,
         Some(B2cCode::PublicClientNotAllowed)
@@ -270,21 +257,14 @@ async fn b2c_errors_for_bad_input() {
 async fn secret_on_ropc_is_rejected_with_90084() {
     // The SDK never sends a secret with ROPC, so speak raw HTTP to check the tenant.
     let tenant = FakeTenant::start().await.unwrap();
-    let url = tenant
-        .authority(defaults::ROPC_POLICY)
-        .unwrap()
-        .token_endpoint()
-        .clone();
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
+    let response = post_form(
+        &tenant,
+        format!(
             "grant_type=password&username=a&password=b&scope=openid&client_id={}&client_secret=x",
             defaults::PUBLIC_CLIENT_ID
-        ))
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
@@ -301,10 +281,7 @@ async fn unknown_policy_or_tenant_is_a_non_json_404() {
             .build()
             .unwrap(),
     ] {
-        let client = Client::builder(authority, defaults::PUBLIC_CLIENT_ID)
-            .retry_policy(RetryPolicy::none())
-            .build()
-            .unwrap();
+        let client = no_retries(Client::builder(authority, defaults::PUBLIC_CLIENT_ID));
         let err = sign_in(&client, &Scopes::empty()).await.unwrap_err();
         assert!(
             matches!(&err, Error::UnexpectedResponse(r) if r.status() == Some(404) && r.kind() == &UnexpectedKind::ErrorStatus),
@@ -375,10 +352,7 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
     let token = sign_in(&client, &Scopes::empty()).await.unwrap();
     let refresh = token.refresh_token().unwrap().clone();
 
-    let other_policy = support::fake_public(&tenant, defaults::SIGNIN_POLICY)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let other_policy = no_retries(support::fake_public(&tenant, defaults::SIGNIN_POLICY));
     assert_eq!(
         rejection(
             other_policy
@@ -388,13 +362,10 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         .2,
         Some(B2cCode::GrantPolicyMismatch)
     );
-    let other_client = Client::builder(
+    let other_client = no_retries(Client::builder(
         tenant.authority(defaults::ROPC_POLICY).unwrap(),
         defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    ));
     assert_eq!(
         rejection(
             other_client
@@ -404,11 +375,7 @@ async fn refresh_errors_expired_revoked_other_policy_other_client_and_secret() {
         .2,
         Some(B2cCode::GrantClientMismatch)
     );
-    let with_secret = support::fake_public(&tenant, defaults::ROPC_POLICY)
-        .client_secret("s")
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let with_secret = no_retries(support::fake_public(&tenant, defaults::ROPC_POLICY).client_secret("s"));
     assert_eq!(
         rejection(
             with_secret
@@ -447,11 +414,10 @@ async fn revocation_kills_a_users_refresh_tokens() {
 #[tokio::test]
 async fn basic_client_auth_fails_like_b2c() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
-        .client_authentication(b2c_token::ClientAuthentication::Basic)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let client = no_retries(
+        support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
+            .client_authentication(b2c_token::ClientAuthentication::Basic),
+    );
     let err = client
         .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
@@ -462,11 +428,7 @@ async fn basic_client_auth_fails_like_b2c() {
 #[tokio::test]
 async fn fault_knobs() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = support::fake_public(&tenant, defaults::ROPC_POLICY)
-        .timeout(Duration::from_millis(500))
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let client = no_retries(support::fake_public(&tenant, defaults::ROPC_POLICY).timeout(Duration::from_millis(500)));
     let empty = Scopes::empty();
     let run = || sign_in(&client, &empty);
 
