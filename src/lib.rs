@@ -54,35 +54,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authority;
-mod b2c_code;
 mod cache;
 mod client;
 mod env;
 mod error;
-mod grant;
-mod lockout;
-mod retry;
+mod integrations;
 mod secret;
 mod token;
-mod transport;
-
-#[cfg(feature = "reqwest-middleware")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
-mod middleware;
 
 #[cfg(feature = "test-tenant")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
 pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
-pub use b2c_code::{B2cCode, Retry};
 pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore};
+pub use client::grant::GrantKind;
+pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
+pub use error::b2c_code::{B2cCode, Retry};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
-pub use grant::GrantKind;
 #[cfg(feature = "reqwest-middleware")]
-pub use middleware::{BearerAuth, TokenScopes};
-pub use retry::RetryPolicy;
+pub use integrations::reqwest_middleware::{BearerAuth, TokenScopes};
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::{Scopes, Token};
 
@@ -153,7 +145,10 @@ pub mod fuzzing {
         if let Ok(text) = std::str::from_utf8(bytes) {
             let _ = crate::B2cCode::parse(text);
             let _ = crate::token::jwt_exp(text);
-            let _ = crate::retry::parse_retry_after(text, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+            let _ = crate::client::retry::parse_retry_after(
+                text,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            );
             let _ = crate::Scopes::parse(text);
         }
     }

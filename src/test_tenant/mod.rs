@@ -35,7 +35,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::authority::{Authority, AuthorityBuilder};
-use crate::grant::GrantKind;
+use crate::client::grant::GrantKind;
 
 /// The names, IDs and secrets of the default fake tenant. All are fake, all are public.
 pub mod defaults {

@@ -16,7 +16,7 @@ use url::Url;
 use super::endpoint::{self, Reply, Route, TokenRequest};
 use super::keys::SigningKey;
 use super::{FakeTenant, FakeTenantBuilder, Fault, RecordedRequest, State};
-use crate::grant::GrantKind;
+use crate::client::grant::GrantKind;
 
 /// Requests larger than this are not token requests; the fake refuses to buffer them.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;

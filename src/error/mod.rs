@@ -7,7 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::b2c_code::{B2cCode, Retry};
+pub(crate) mod b2c_code;
+
+use self::b2c_code::{B2cCode, Retry};
 
 /// Everything that can go wrong while getting a token.
 ///

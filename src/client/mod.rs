@@ -9,14 +9,19 @@ use reqwest::header::HeaderValue;
 use tracing::Instrument as _;
 use url::form_urlencoded;
 
+pub(crate) mod grant;
+mod lockout;
+pub(crate) mod retry;
+mod transport;
+
+use self::grant::{ClientSecretUse, Grant};
+use self::lockout::RejectedCredentials;
+use self::retry::{random_fraction, Attempts, Decision, RetryPolicy};
+use self::transport::{FormRequest, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::authority::Authority;
 use crate::error::{Error, Result};
-use crate::grant::{ClientSecretUse, Grant};
-use crate::lockout::RejectedCredentials;
-use crate::retry::{random_fraction, Attempts, Decision, RetryPolicy};
 use crate::secret::{ClientSecret, Password, RefreshToken};
 use crate::token::{Scopes, Token};
-use crate::transport::{FormRequest, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// How a confidential client proves its identity to the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -90,7 +90,7 @@ impl Transport {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|value| crate::retry::parse_retry_after(value, std::time::SystemTime::now()));
+            .and_then(|value| crate::client::retry::parse_retry_after(value, std::time::SystemTime::now()));
         let unexpected = |kind: UnexpectedKind| {
             let mut response = UnexpectedResponse::new(status, content_type.clone(), kind);
             response.client_request_id = Some(client_request_id.to_owned());

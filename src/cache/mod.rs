@@ -27,9 +27,9 @@ use arc_swap::ArcSwapOption;
 use reqwest::header::HeaderValue;
 use tokio::time::Instant;
 
+use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::grant::GrantKind;
 use crate::secret::{Password, RefreshToken};
 use crate::token::{Scopes, Token};
 
@@ -909,7 +909,7 @@ impl Entry {
 
 /// A duration uniformly below `limit`, for jitter.
 fn random_below(limit: Duration) -> Duration {
-    limit.mul_f64(crate::retry::random_fraction())
+    limit.mul_f64(crate::client::retry::random_fraction())
 }
 
 #[cfg(test)]

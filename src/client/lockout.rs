@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::b2c_code::B2cCode;
+use crate::error::b2c_code::B2cCode;
 use crate::error::Error;
 
 /// How many rejected credential sets are remembered at most.

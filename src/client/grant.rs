@@ -1,6 +1,6 @@
 //! The three grants as form parameters. The only place the `grant_type` strings live.
 //!
-//! Grants differ only in their parameters; [`crate::transport`] sends all of them.
+//! Grants differ only in their parameters; [`crate::client::transport`] sends all of them.
 
 use crate::secret::{Password, RefreshToken};
 

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::b2c_code::Retry;
+use crate::error::b2c_code::Retry;
 use crate::error::{Error, UnexpectedKind};
 
 /// How a [`crate::Client`] repeats failed token requests.

@@ -1,0 +1,6 @@
+//! Thin adapters to other crates, one file per integration, each behind the feature named
+//! after its dependency. A user who enables none compiles none of them.
+
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub(crate) mod reqwest_middleware;
