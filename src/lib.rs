@@ -59,8 +59,17 @@ mod client;
 mod env;
 mod error;
 mod integrations;
+mod jitter;
+mod scope;
 mod secret;
+mod sync;
 mod token;
+
+/// Entry points for the fuzz targets in fuzz/ (cargo-fuzz builds with `--cfg fuzzing`);
+/// compiled into the crate's own tests for the CI-sized smoke run. Not part of the API.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 #[cfg(feature = "test-tenant")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
@@ -75,8 +84,9 @@ pub use error::b2c_code::{B2cCode, Retry};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 #[cfg(feature = "reqwest-middleware")]
 pub use integrations::reqwest_middleware::{BearerAuth, TokenScopes};
+pub use scope::Scopes;
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
-pub use token::{Scopes, Token};
+pub use token::Token;
 
 #[cfg(test)]
 mod auto_traits {
@@ -114,43 +124,6 @@ mod auto_traits {
         is_send(client.acquire_token_by_refresh_token(refresh, scopes));
         let source = TokenCache::new().client_credentials(client, scopes);
         is_send(async move { source.token().await });
-    }
-}
-
-/// Locks a std mutex, carrying on past poisoning: every mutex in this crate guards plain data
-/// (maps, counters) that a panicking holder cannot leave half-updated in a way that matters,
-/// and refusing all later callers would turn one panic into a dead cache or client.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Entry points for the fuzz targets (fuzz/) and the fuzz smoke test: every parser that reads
-/// bytes from the network. Not part of the API; may change at any time.
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing {
-    use std::time::{Duration, SystemTime};
-
-    /// A token endpoint response body, as success and as error, plus the headers and JWT
-    /// fields read from it. Must never panic.
-    pub fn response(bytes: &[u8]) {
-        let sent = crate::token::SentAt::now();
-        if let Ok(token) = crate::token::parse_token_response(bytes, crate::Scopes::empty(), sent) {
-            let _ = (token.expires_in(), token.is_bearer(), format!("{token:?}"));
-        }
-        if let Some((error, description)) = crate::token::parse_error_body(bytes) {
-            let rejection = crate::Rejection::from_oauth_error(400, error, &description);
-            let _ = (rejection.to_string(), rejection.hint(), format!("{rejection:?}"));
-        }
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            let _ = crate::B2cCode::parse(text);
-            let _ = crate::token::jwt_exp(text);
-            let _ = crate::client::retry::parse_retry_after(
-                text,
-                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            );
-            let _ = crate::Scopes::parse(text);
-        }
     }
 }
 

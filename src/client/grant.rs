@@ -1,8 +1,39 @@
-//! The three grants as form parameters. The only place the `grant_type` strings live.
+//! The three grants as form parameters, and the one function that turns a grant into the
+//! form a token endpoint receives (scope defaults, client authentication, Basic auth). The
+//! only place the `grant_type` strings live.
 //!
 //! Grants differ only in their parameters; [`crate::client::transport`] sends all of them.
 
-use crate::secret::{Password, RefreshToken};
+use base64::Engine as _;
+use reqwest::header::HeaderValue;
+use url::{form_urlencoded, Url};
+
+use super::transport::FormRequest;
+use crate::error::{Error, Result};
+use crate::scope::Scopes;
+use crate::secret::{ClientSecret, Password, RefreshToken};
+
+/// How a confidential client proves its identity to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuthentication {
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`). B2C needs
+    /// this: Basic authentication has been seen to fail with AADB2C90085.
+    #[default]
+    FormBody,
+    /// HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1), for other OAuth2 servers: the
+    /// ID and secret are form-encoded, joined with `:` and base64-encoded.
+    Basic,
+}
+
+/// What the form needs from the client's configuration.
+pub(crate) struct FormSettings<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) client_id: &'a str,
+    pub(crate) client_secret: Option<&'a ClientSecret>,
+    pub(crate) client_authentication: ClientAuthentication,
+    pub(crate) send_response_type: bool,
+}
 
 /// Which grant a request uses, for logs, metrics and cache keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +103,62 @@ impl Grant<'_> {
         }
     }
 
+    /// The grant's form with scope and client authentication, ready to send (and resend).
+    pub(crate) fn form<'a>(&'a self, settings: &FormSettings<'a>, scopes: &Scopes) -> Result<FormRequest<'a>> {
+        let grant = self;
+        let default_scopes;
+        let scope_value = if !scopes.is_empty() {
+            scopes.as_str()
+        } else if grant.defaults_scopes_to_ropc() {
+            default_scopes = format!("openid {} offline_access", settings.client_id);
+            default_scopes.as_str()
+        } else {
+            return Err(Error::config(
+                "client credentials need a scope such as https://contoso.onmicrosoft.com/api/.default",
+            ));
+        };
+
+        let secret = match (grant.client_secret_use(), settings.client_secret) {
+            (ClientSecretUse::Never, _) => None,
+            (_, Some(secret)) => Some(secret),
+            (ClientSecretUse::IfConfigured, None) => None,
+            (ClientSecretUse::Required, None) => {
+                return Err(Error::config(
+                    "client credentials need a client secret: set ClientBuilder::client_secret (the secret's value, not its ID)",
+                ))
+            }
+        };
+
+        let mut params: Vec<(&'static str, &str)> = Vec::with_capacity(8);
+        grant.push_params(&mut params);
+        params.push(("scope", scope_value));
+        if grant.kind() == GrantKind::Password && settings.send_response_type {
+            params.push(("response_type", "token id_token"));
+        }
+        params.push(("client_id", settings.client_id));
+        let mut basic_auth = None;
+        match (secret, settings.client_authentication) {
+            (Some(secret), ClientAuthentication::Basic) => {
+                basic_auth = Some(basic_authorization(settings.client_id, secret)?)
+            }
+            (Some(secret), ClientAuthentication::FormBody) => params.push(("client_secret", secret.expose_secret())),
+            (None, _) => {}
+        }
+        let body = form_urlencoded::Serializer::new(String::with_capacity(256))
+            .extend_pairs(params)
+            .finish();
+
+        let mut secrets: Vec<&str> = grant.secrets().into_iter().collect();
+        secrets.extend(secret.map(ClientSecret::expose_secret));
+        Ok(FormRequest {
+            url: settings.url,
+            body,
+            basic_auth,
+            requested_scopes: scopes.clone(),
+            secrets,
+        })
+    }
+
     /// Whether an empty scope list gets the ROPC default (`openid {client_id} offline_access`).
     pub(crate) fn defaults_scopes_to_ropc(&self) -> bool {
         !matches!(self, Self::ClientCredentials)
@@ -107,4 +194,18 @@ impl Grant<'_> {
             Self::RefreshToken { refresh_token, .. } => Some(refresh_token.expose_secret()),
         }
     }
+}
+
+/// RFC 6749 §2.3.1: form-encode the ID and secret, join with `:`, base64.
+fn basic_authorization(client_id: &str, secret: &ClientSecret) -> Result<HeaderValue> {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(client_id), encode(secret.expose_secret()));
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
+    let mut header =
+        HeaderValue::from_str(&value).map_err(|_| Error::config("client credentials do not form a valid header"))?;
+    header.set_sensitive(true);
+    Ok(header)
 }

@@ -45,7 +45,7 @@ impl RejectedCredentials {
         if self.window.is_zero() {
             return None;
         }
-        let remembered = crate::lock(&self.remembered);
+        let remembered = crate::sync::lock(&self.remembered);
         let (at, error) = remembered.get(&key)?;
         (at.elapsed() < self.window).then(|| error.clone())
     }
@@ -55,7 +55,7 @@ impl RejectedCredentials {
         if self.window.is_zero() || !is_credential_rejection(error) {
             return;
         }
-        let mut remembered = crate::lock(&self.remembered);
+        let mut remembered = crate::sync::lock(&self.remembered);
         let window = self.window;
         remembered.retain(|_, (at, _)| at.elapsed() < window);
         if remembered.len() >= MAX_REMEMBERED {

@@ -4,37 +4,21 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use reqwest::header::HeaderValue;
-use tracing::Instrument as _;
-use url::form_urlencoded;
-
 pub(crate) mod grant;
 mod lockout;
 pub(crate) mod retry;
 mod transport;
 
-use self::grant::{ClientSecretUse, Grant};
+pub use self::grant::ClientAuthentication;
+use self::grant::{FormSettings, Grant};
 use self::lockout::RejectedCredentials;
-use self::retry::{random_fraction, Attempts, Decision, RetryPolicy};
-use self::transport::{FormRequest, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use self::retry::{send_with_retries, RetryPolicy};
+use self::transport::{Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::authority::Authority;
 use crate::error::{Error, Result};
+use crate::scope::Scopes;
 use crate::secret::{ClientSecret, Password, RefreshToken};
-use crate::token::{Scopes, Token};
-
-/// How a confidential client proves its identity to the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ClientAuthentication {
-    /// `client_id` and `client_secret` in the form body (`client_secret_post`). B2C needs
-    /// this: Basic authentication has been seen to fail with AADB2C90085.
-    #[default]
-    FormBody,
-    /// HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1), for other OAuth2 servers: the
-    /// ID and secret are form-encoded, joined with `:` and base64-encoded.
-    Basic,
-}
+use crate::token::Token;
 
 /// Gets tokens from one authority for one application registration.
 ///
@@ -185,7 +169,16 @@ impl Client {
     /// Every grant ends here: build the form, check the lockout rails, send with retries.
     async fn request(&self, grant: Grant<'_>, scopes: &Scopes) -> Result<Token> {
         let inner = &*self.inner;
-        let request = self.form(&grant, scopes)?;
+        let request = grant.form(
+            &FormSettings {
+                url: inner.authority.token_endpoint(),
+                client_id: &inner.client_id,
+                client_secret: inner.client_secret.as_ref(),
+                client_authentication: inner.client_authentication,
+                send_response_type: inner.send_response_type,
+            },
+            scopes,
+        )?;
 
         // Lockout rails: credentials B2C just rejected are not sent again for a while.
         let remembered_key = match &grant {
@@ -206,145 +199,12 @@ impl Client {
             return Err(error);
         }
 
-        let result = self.send_with_retries(grant.kind(), &request).await;
+        let result = send_with_retries(&inner.transport, &inner.retry, &inner.authority, grant.kind(), &request).await;
         if let (Some(key), Err(error)) = (remembered_key, &result) {
             inner.rejected_credentials.record(key, error);
         }
         result
     }
-
-    /// The grant's form with scope and client authentication, ready to send (and resend).
-    fn form<'a>(&'a self, grant: &'a Grant<'a>, scopes: &Scopes) -> Result<FormRequest<'a>> {
-        let inner = &*self.inner;
-        let default_scopes;
-        let scope_value = if !scopes.is_empty() {
-            scopes.as_str()
-        } else if grant.defaults_scopes_to_ropc() {
-            default_scopes = format!("openid {} offline_access", inner.client_id);
-            default_scopes.as_str()
-        } else {
-            return Err(Error::config(
-                "client credentials need a scope such as https://contoso.onmicrosoft.com/api/.default",
-            ));
-        };
-
-        let secret = match (grant.client_secret_use(), &inner.client_secret) {
-            (ClientSecretUse::Never, _) => None,
-            (_, Some(secret)) => Some(secret),
-            (ClientSecretUse::IfConfigured, None) => None,
-            (ClientSecretUse::Required, None) => {
-                return Err(Error::config(
-                    "client credentials need a client secret: set ClientBuilder::client_secret (the secret's value, not its ID)",
-                ))
-            }
-        };
-
-        let mut params: Vec<(&'static str, &str)> = Vec::with_capacity(8);
-        grant.push_params(&mut params);
-        params.push(("scope", scope_value));
-        if grant.kind() == crate::GrantKind::Password && inner.send_response_type {
-            params.push(("response_type", "token id_token"));
-        }
-        params.push(("client_id", &inner.client_id));
-        let mut basic_auth = None;
-        match (secret, inner.client_authentication) {
-            (Some(secret), ClientAuthentication::Basic) => {
-                basic_auth = Some(basic_authorization(&inner.client_id, secret)?)
-            }
-            (Some(secret), ClientAuthentication::FormBody) => params.push(("client_secret", secret.expose_secret())),
-            (None, _) => {}
-        }
-        let body = form_urlencoded::Serializer::new(String::with_capacity(256))
-            .extend_pairs(params)
-            .finish();
-
-        let mut secrets: Vec<&str> = grant.secrets().into_iter().collect();
-        secrets.extend(secret.map(ClientSecret::expose_secret));
-        Ok(FormRequest {
-            url: inner.authority.token_endpoint(),
-            body,
-            basic_auth,
-            requested_scopes: scopes.clone(),
-            secrets,
-        })
-    }
-
-    /// Sends until a token, an error not worth repeating, or the retry policy says stop.
-    async fn send_with_retries(&self, grant: crate::GrantKind, request: &FormRequest<'_>) -> Result<Token> {
-        let inner = &*self.inner;
-        let started = tokio::time::Instant::now();
-        let mut attempts = Attempts::default();
-        loop {
-            let client_request_id = uuid::Uuid::new_v4().to_string();
-            let span = tracing::info_span!(
-                "b2c_token.request",
-                grant = grant.grant_type(),
-                host = inner.authority.host(),
-                policy = inner.authority.policy().map(|p| p.as_str()),
-                attempt = attempts.retries + 1,
-                client_request_id = %client_request_id,
-                status = tracing::field::Empty,
-                outcome = tracing::field::Empty,
-            );
-            let error = match inner
-                .transport
-                .send(request, &client_request_id)
-                .instrument(span.clone())
-                .await
-            {
-                Ok(token) => {
-                    span.record("outcome", "token");
-                    return Ok(token);
-                }
-                Err(error) => error,
-            };
-            if let Some(status) = error.status() {
-                span.record("status", status);
-            }
-            span.record("outcome", tracing::field::display(error_kind(&error)));
-            let code = error.b2c_code().map(tracing::field::display);
-            match attempts.decide(&inner.retry, &error, started.elapsed(), random_fraction()) {
-                Ok(Decision::Stop) => {
-                    span.in_scope(|| tracing::debug!(code, %error, "token request failed"));
-                    return Err(error);
-                }
-                Ok(Decision::RetryAfter(wait)) => {
-                    span.in_scope(|| tracing::info!(code, %error, ?wait, "token request failed; retrying"));
-                    tokio::time::sleep(wait).await;
-                }
-                Err(throttled) => {
-                    span.in_scope(
-                        || tracing::warn!(%throttled, "throttled beyond the retry budget; giving up for now"),
-                    );
-                    return Err(throttled);
-                }
-            }
-        }
-    }
-}
-
-fn error_kind(error: &Error) -> &'static str {
-    match error {
-        Error::Config(_) => "config",
-        Error::Throttled { .. } => "throttled",
-        Error::Rejected(_) => "rejected",
-        Error::UnexpectedResponse(_) => "unexpected_response",
-        Error::Transport { .. } => "transport",
-    }
-}
-
-/// RFC 6749 §2.3.1: form-encode the ID and secret, join with `:`, base64.
-fn basic_authorization(client_id: &str, secret: &ClientSecret) -> Result<HeaderValue> {
-    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let credentials = format!("{}:{}", encode(client_id), encode(secret.expose_secret()));
-    let value = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(credentials)
-    );
-    let mut header =
-        HeaderValue::from_str(&value).map_err(|_| Error::config("client credentials do not form a valid header"))?;
-    header.set_sensitive(true);
-    Ok(header)
 }
 
 impl fmt::Debug for Client {

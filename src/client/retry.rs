@@ -4,12 +4,19 @@
 //! 90229, 90244; 90085 at most once). Never: any other 4xx, a wrong password above all.
 //! Waits are exponential with full jitter, or what `Retry-After` says (capped), and never
 //! beyond the call's time budget: a wait that would overrun it ends the call at once with
-//! [`Error::Throttled`].
+//! [`Error::Throttled`]. The loop that sends, waits and sends again lives here too.
 
 use std::time::{Duration, SystemTime};
 
-use crate::error::b2c_code::Retry;
-use crate::error::{Error, UnexpectedKind};
+use tracing::Instrument as _;
+
+use super::grant::GrantKind;
+use super::transport::{FormRequest, Transport};
+use crate::authority::Authority;
+use crate::error::b2c_code::{B2cCode, Retry};
+use crate::error::{Error, Result, UnexpectedKind};
+use crate::jitter::random_fraction;
+use crate::token::Token;
 
 /// How a [`crate::Client`] repeats failed token requests.
 ///
@@ -157,10 +164,9 @@ fn retry_class(error: &Error, internal_error_retried: &mut bool) -> Option<bool>
     match error {
         Error::Transport { .. } => Some(false),
         Error::Rejected(rejection) => match rejection.b2c_code().map(|code| (code, code.retry())) {
-            Some((code, Retry::WithBackoff)) => Some(
-                matches!(code, crate::B2cCode::Throttled | crate::B2cCode::TooManyRequests)
-                    || rejection.status() == 429,
-            ),
+            Some((code, Retry::WithBackoff)) => {
+                Some(matches!(code, B2cCode::Throttled | B2cCode::TooManyRequests) || rejection.status() == 429)
+            }
             Some((_, Retry::AtMostOnce)) if !*internal_error_retried => {
                 *internal_error_retried = true;
                 Some(false)
@@ -180,12 +186,69 @@ fn transient_status(status: u16) -> Option<bool> {
     crate::error::is_transient_status(status).then_some(status == 429)
 }
 
-/// A number in [0, 1) for jitter, from std's per-process random hasher keys: jitter needs no
-/// cryptographic randomness, nor another dependency.
-pub(crate) fn random_fraction() -> f64 {
-    use std::hash::BuildHasher;
-    let bits = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+/// Sends until a token, an error not worth repeating, or the retry policy says stop.
+pub(crate) async fn send_with_retries(
+    transport: &Transport,
+    policy: &RetryPolicy,
+    authority: &Authority,
+    grant: GrantKind,
+    request: &FormRequest<'_>,
+) -> Result<Token> {
+    let started = tokio::time::Instant::now();
+    let mut attempts = Attempts::default();
+    loop {
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "b2c_token.request",
+            grant = grant.grant_type(),
+            host = authority.host(),
+            policy = authority.policy().map(|p| p.as_str()),
+            attempt = attempts.retries + 1,
+            client_request_id = %client_request_id,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let error = match transport
+            .send(request, &client_request_id)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(token) => {
+                span.record("outcome", "token");
+                return Ok(token);
+            }
+            Err(error) => error,
+        };
+        if let Some(status) = error.status() {
+            span.record("status", status);
+        }
+        span.record("outcome", tracing::field::display(error_kind(&error)));
+        let code = error.b2c_code().map(tracing::field::display);
+        match attempts.decide(policy, &error, started.elapsed(), random_fraction()) {
+            Ok(Decision::Stop) => {
+                span.in_scope(|| tracing::debug!(code, %error, "token request failed"));
+                return Err(error);
+            }
+            Ok(Decision::RetryAfter(wait)) => {
+                span.in_scope(|| tracing::info!(code, %error, ?wait, "token request failed; retrying"));
+                tokio::time::sleep(wait).await;
+            }
+            Err(throttled) => {
+                span.in_scope(|| tracing::warn!(%throttled, "throttled beyond the retry budget; giving up for now"));
+                return Err(throttled);
+            }
+        }
+    }
+}
+
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Config(_) => "config",
+        Error::Throttled { .. } => "throttled",
+        Error::Rejected(_) => "rejected",
+        Error::UnexpectedResponse(_) => "unexpected_response",
+        Error::Transport { .. } => "transport",
+    }
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3).

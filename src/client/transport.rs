@@ -7,7 +7,8 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use url::Url;
 
 use crate::error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
-use crate::token::{parse_error_body, parse_token_response, Scopes, SentAt, Token};
+use crate::scope::Scopes;
+use crate::token::{parse_error_body, parse_token_response, SentAt, Token};
 
 /// The `User-Agent` sent with every token request.
 pub(crate) const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));

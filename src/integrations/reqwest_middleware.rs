@@ -18,8 +18,8 @@ use crate::authority::is_loopback;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
+use crate::scope::Scopes;
 use crate::secret::Password;
-use crate::token::Scopes;
 
 /// A request extension that asks [`BearerAuth`] for a token with other scopes, for services
 /// that call several APIs through one client.
@@ -272,7 +272,7 @@ impl Middleware for BearerAuth {
 }
 
 /// A valid token from `source` and its `Authorization` value.
-async fn bearer(source: &TokenSource) -> Result<(crate::Token, reqwest::header::HeaderValue), Error> {
+async fn bearer(source: &TokenSource) -> Result<(crate::token::Token, reqwest::header::HeaderValue), Error> {
     let token = source.token().await?;
     let header = token.authorization_header()?;
     Ok((token, header))

@@ -23,8 +23,9 @@
 //! Errors carry B2C's codes (AADB2C90225, 90081, 90084, 90080, 90129, 90088, ...), an
 //! unknown policy is a non-JSON 404, and [`FakeTenant::inject`] queues faults.
 
-mod endpoint;
+mod grants;
 mod keys;
+mod routes;
 mod server;
 
 use std::collections::{HashMap, VecDeque};
@@ -352,12 +353,12 @@ struct Mutable {
     faults: VecDeque<Fault>,
     requests: Vec<RecordedRequest>,
     token_requests: HashMap<&'static str, usize>,
-    refresh_grants: HashMap<String, endpoint::RefreshGrant>,
+    refresh_grants: HashMap<String, grants::RefreshGrant>,
 }
 
 impl State {
     fn lock(&self) -> MutexGuard<'_, Mutable> {
-        crate::lock(&self.mutable)
+        crate::sync::lock(&self.mutable)
     }
 }
 
@@ -396,20 +397,20 @@ impl FakeTenant {
     ///
     /// # Errors
     /// If the policy name is not valid.
-    pub fn authority(&self, policy: &str) -> crate::Result<Authority> {
+    pub fn authority(&self, policy: &str) -> crate::error::Result<Authority> {
         self.authority_builder(policy).build()
     }
 
     /// The scope for client credentials against the tenant's API: `{App ID URI}/.default`.
     #[must_use]
     pub fn api_default_scope(&self) -> String {
-        format!("{}/.default", endpoint::app_id_uri(&self.state.config.tenant))
+        format!("{}/.default", routes::app_id_uri(&self.state.config.tenant))
     }
 
     /// A delegated API scope, e.g. `api_scope("read")`.
     #[must_use]
     pub fn api_scope(&self, name: &str) -> String {
-        format!("{}/{name}", endpoint::app_id_uri(&self.state.config.tenant))
+        format!("{}/{name}", routes::app_id_uri(&self.state.config.tenant))
     }
 
     /// The JSON Web Key Set that verifies this tenant's tokens.
@@ -421,7 +422,7 @@ impl FakeTenant {
     /// The `iss` claim of this tenant's tokens.
     #[must_use]
     pub fn issuer(&self) -> String {
-        endpoint::issuer(&self.state)
+        routes::issuer(&self.state)
     }
 
     /// Answers the next `count` token requests with `fault`, after any already queued.

@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use url::Url;
 
-use super::endpoint::{self, Reply, Route, TokenRequest};
+use super::grants::{self, TokenRequest};
 use super::keys::SigningKey;
+use super::routes::{self, Reply, Route};
 use super::{FakeTenant, FakeTenantBuilder, Fault, RecordedRequest, State};
 use crate::client::grant::GrantKind;
 
@@ -92,13 +93,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
         form: form.clone(),
     });
 
-    let reply = match endpoint::route(&state, &path, query.as_deref()) {
+    let reply = match routes::route(&state, &path, query.as_deref()) {
         None => Reply::html(
             404,
             "The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.",
         ),
-        Some(Route::Metadata { policy }) => endpoint::metadata(&state, &policy),
-        Some(Route::Keys { .. }) => endpoint::keys(&state),
+        Some(Route::Metadata { policy }) => routes::metadata(&state, &policy),
+        Some(Route::Keys { .. }) => routes::keys(&state),
         Some(Route::Token { policy }) => {
             if method != "POST" {
                 return Ok(respond(Reply::html(405, "The token endpoint accepts POST only.")));
@@ -120,7 +121,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
                     return Ok(response);
                 }
             }
-            endpoint::token(
+            grants::token(
                 &state,
                 &TokenRequest {
                     policy: &policy,
@@ -159,7 +160,7 @@ async fn fault_reply(fault: Fault) -> io::Result<Option<Response<Full<Bytes>>>> 
                 content_type: "text/plain",
                 body: "Too Many Requests".into(),
             });
-            insert(&mut response, "retry-after", &endpoint::http_date_in(delay));
+            insert(&mut response, "retry-after", &grants::http_date_in(delay));
             response
         }
         Fault::ServiceUnavailable => respond(Reply::html(503, "Service Unavailable")),

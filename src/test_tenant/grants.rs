@@ -1,5 +1,5 @@
-//! What the fake tenant answers: routing by B2C's URL forms, the three grants with B2C's
-//! error codes, discovery and JWKS. Plain functions over a parsed request; no HTTP here.
+//! The fake tenant's token endpoint: the three grants with B2C's error codes, refresh-token
+//! records with rotation and revocation. Plain functions over a parsed request; no HTTP here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +10,8 @@ use tokio::time::Instant;
 
 use super::{PolicyKind, State, User};
 
+use super::routes::{app_id_uri, epoch, find_policy, issuer, Reply};
+
 /// A redeemable refresh token's record.
 pub(super) struct RefreshGrant {
     pub(super) username: Option<String>,
@@ -19,168 +21,6 @@ pub(super) struct RefreshGrant {
     expires_at: Instant,
     pub(super) revoked: bool,
     redeemed: bool,
-}
-
-/// An HTTP answer.
-pub(super) struct Reply {
-    pub(super) status: u16,
-    pub(super) content_type: &'static str,
-    pub(super) body: String,
-}
-
-impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
-        Self {
-            status,
-            content_type: "application/json; charset=utf-8",
-            body: body.to_string(),
-        }
-    }
-
-    pub(super) fn html(status: u16, text: &str) -> Self {
-        Self {
-            status,
-            content_type: "text/html; charset=utf-8",
-            body: format!("<!DOCTYPE html><html><head><title>Error</title></head><body><p>{text}</p></body></html>"),
-        }
-    }
-}
-
-/// What a path addresses.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Route {
-    Token { policy: String },
-    Metadata { policy: String },
-    Keys { policy: String },
-}
-
-const TOKEN_TAIL: [&str; 3] = ["oauth2", "v2.0", "token"];
-const METADATA_TAIL: [&str; 3] = ["v2.0", ".well-known", "openid-configuration"];
-const KEYS_TAIL: [&str; 3] = ["discovery", "v2.0", "keys"];
-
-/// Parses every form the SDK builds: `/{tenant}/{policy}/...`, `/{tenant}/...?p={policy}`,
-/// `/tfp/{tenant}/{policy}/...` and `/te/...`, with the tenant as domain, name or GUID.
-/// `None` is B2C's 404: unknown tenant, unknown policy, or no policy at all.
-pub(super) fn route(state: &State, path: &str, query: Option<&str>) -> Option<Route> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s).to_ascii_lowercase())
-        .collect();
-    let mut segments: &[String] = &segments;
-    if let Some(first) = segments.first() {
-        if first == "tfp" || first == "te" {
-            segments = &segments[1..];
-        }
-    }
-    let (tenant, rest) = segments.split_first()?;
-    let config = &state.config;
-    let tenant_ok = *tenant == format!("{}.onmicrosoft.com", config.tenant) || *tenant == config.tenant_id;
-    if !tenant_ok {
-        return None;
-    }
-    let query_policy = query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "p")
-            .map(|(_, v)| v.into_owned())
-    });
-    let (policy, tail) = match query_policy {
-        Some(policy) => (policy, rest),
-        None => {
-            let (policy, tail) = rest.split_first()?;
-            (policy.clone(), tail)
-        }
-    };
-    let policy = find_policy(state, &policy)?.0.clone();
-    let tail: Vec<&str> = tail.iter().map(String::as_str).collect();
-    match tail.as_slice() {
-        t if t == TOKEN_TAIL => Some(Route::Token { policy }),
-        t if t == METADATA_TAIL => Some(Route::Metadata { policy }),
-        t if t == KEYS_TAIL => Some(Route::Keys { policy }),
-        _ => None,
-    }
-}
-
-fn find_policy<'a>(state: &'a State, name: &str) -> Option<&'a (String, PolicyKind)> {
-    state.config.policies.iter().find(|(p, _)| p.eq_ignore_ascii_case(name))
-}
-
-fn percent_decode(segment: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
-pub(super) fn app_id_uri(tenant: &str) -> String {
-    format!("https://{tenant}.onmicrosoft.com/api")
-}
-
-pub(super) fn issuer(state: &State) -> String {
-    format!("{}{}/v2.0/", state.base_url, state.config.tenant_id)
-}
-
-/// The OpenID discovery document for a policy, as B2C publishes it: endpoints in the
-/// query form with the policy lower-cased (b2c-protocol §1.2).
-pub(super) fn metadata(state: &State, policy: &str) -> Reply {
-    let base = format!("{}{}.onmicrosoft.com", state.base_url, state.config.tenant);
-    let p = policy.to_ascii_lowercase();
-    Reply::json(
-        200,
-        &json!({
-            "issuer": issuer(state),
-            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize?p={p}"),
-            "token_endpoint": format!("{base}/oauth2/v2.0/token?p={p}"),
-            "end_session_endpoint": format!("{base}/oauth2/v2.0/logout?p={p}"),
-            "jwks_uri": format!("{base}/discovery/v2.0/keys?p={p}"),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "response_types_supported": ["code", "code id_token", "code token", "code id_token token", "id_token", "id_token token", "token", "token id_token"],
-            "scopes_supported": ["openid"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "claims_supported": ["name", "emails", "idp", "sub", "tfp", "iss", "iat", "exp", "aud", "acr", "nonce", "auth_time"],
-        }),
-    )
-}
-
-pub(super) fn keys(state: &State) -> Reply {
-    Reply::json(200, &state.key.jwks())
-}
-
-/// B2C's error body: `AADB2Cnnnnn: message\r\nCorrelation ID: ...\r\nTimestamp: ...\r\n`.
-fn b2c_error(error: &str, code: u32, message: &str) -> Reply {
-    let description = format!(
-        "AADB2C{code:05}: {message}\r\nCorrelation ID: {}\r\nTimestamp: {}\r\n",
-        uuid::Uuid::new_v4(),
-        b2c_timestamp(SystemTime::now())
-    );
-    Reply::json(400, &json!({ "error": error, "error_description": description }))
-}
-
-/// `yyyy-MM-dd HH:mm:ssZ`, from epoch seconds (civil-from-days, proleptic Gregorian).
-fn b2c_timestamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn epoch(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The inputs of one token request.
@@ -573,6 +413,37 @@ fn refresh(state: &State, request: &TokenRequest<'_>, client_id: &str) -> Reply 
         );
     };
     issue_user_tokens(state, request.policy, client_id, user, &scope, true)
+}
+
+/// B2C's error body: `AADB2Cnnnnn: message\r\nCorrelation ID: ...\r\nTimestamp: ...\r\n`.
+fn b2c_error(error: &str, code: u32, message: &str) -> Reply {
+    let description = format!(
+        "AADB2C{code:05}: {message}\r\nCorrelation ID: {}\r\nTimestamp: {}\r\n",
+        uuid::Uuid::new_v4(),
+        b2c_timestamp(SystemTime::now())
+    );
+    Reply::json(400, &json!({ "error": error, "error_description": description }))
+}
+
+/// `yyyy-MM-dd HH:mm:ssZ`, from epoch seconds (civil-from-days, proleptic Gregorian).
+fn b2c_timestamp(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Epoch seconds in `Retry-After` HTTP-date form.

@@ -1,0 +1,149 @@
+//! The handle callers hold, and the hit path: the code every cached request runs.
+//! Its cost is measured in `benches/cache.rs` and recorded in docs/benchmarks.md; keep it
+//! free of locks, map lookups and allocation.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use reqwest::header::HeaderValue;
+
+use super::refresh::Entry;
+use super::store::{BoxFuture, CacheKey};
+use crate::error::{Error, Result};
+use crate::token::Token;
+
+/// A handle on one cached, self-refreshing token. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct TokenSource {
+    pub(super) entry: Arc<Entry>,
+}
+
+impl TokenSource {
+    /// A valid token: the cached one when there is one (no I/O, no lock), otherwise fetched,
+    /// with concurrent callers sharing one request.
+    ///
+    /// # Errors
+    /// The fetch's error when there is no valid token to serve. Callers that waited on the
+    /// same failed fetch all get its error; none of them repeats the request.
+    #[inline]
+    pub fn token(&self) -> TokenFuture<'_> {
+        // The hit is decided here, when the future is made, so that awaiting a hit is a
+        // single trivial poll rather than a trip through an async state machine.
+        match self.cached() {
+            Some(token) => TokenFuture {
+                state: TokenFutureState::Ready(Some(token)),
+            },
+            None => TokenFuture {
+                state: TokenFutureState::Fetching(self.fetch_boxed()),
+            },
+        }
+    }
+
+    // Out of line: the fetch future is kilobytes, and building it inside `token()` would
+    // give every hit a frame that size (and a stack probe) even though hits never use it.
+    #[inline(never)]
+    #[cold]
+    fn fetch_boxed(&self) -> BoxFuture<'_, Result<Token>> {
+        Box::pin(self.entry.acquire())
+    }
+
+    /// Runs `f` on the cached token, if it can be served now, without cloning it: no
+    /// reference count is touched, so many threads reading one hot token do not contend.
+    /// Keep `f` short; the token cannot be replaced while a thread is inside it.
+    #[inline]
+    pub fn with_cached<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        let entry = &*self.entry;
+        // CLOCK reference bit: read first so that hits on a hot key do not keep writing
+        // the cache line.
+        if !entry.referenced.load(Ordering::Relaxed) {
+            entry.referenced.store(true, Ordering::Relaxed);
+        }
+        entry.with_servable(f)
+    }
+
+    /// The cached token if it can be served now, without waiting or I/O.
+    #[must_use]
+    #[inline]
+    pub fn cached(&self) -> Option<Token> {
+        self.with_cached(Token::clone)
+    }
+
+    /// A valid token's `Authorization` header value (see [`Token::authorization_header`]).
+    ///
+    /// # Errors
+    /// As [`TokenSource::token`] and [`Token::authorization_header`].
+    pub async fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        self.token().await?.authorization_header()
+    }
+
+    /// Drops the cached token if it is `rejected` (the one an API just refused). If another
+    /// caller already replaced it, nothing happens: the newer token is kept.
+    pub fn invalidate_if_current(&self, rejected: &Token) {
+        let current = self.entry.current.load();
+        let same = current.as_deref().is_some_and(|token| token.same_as(rejected));
+        if same {
+            self.entry.invalidate();
+        }
+    }
+
+    /// The key this source serves.
+    #[must_use]
+    pub fn key(&self) -> &CacheKey {
+        &self.entry.key
+    }
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("key", &self.entry.key)
+            .field("servable", &self.entry.servable.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The future returned by [`TokenSource::token`]: ready at once on a hit, otherwise the
+/// shared fetch.
+#[must_use = "futures do nothing unless awaited"]
+pub struct TokenFuture<'a> {
+    state: TokenFutureState<'a>,
+}
+
+enum TokenFutureState<'a> {
+    Ready(Option<Token>),
+    Fetching(BoxFuture<'a, Result<Token>>),
+}
+
+impl Future for TokenFuture<'_> {
+    type Output = Result<Token>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.state {
+            TokenFutureState::Ready(token) => match token.take() {
+                Some(token) => std::task::Poll::Ready(Ok(token)),
+                None => std::task::Poll::Ready(Err(polled_after_completion())),
+            },
+            TokenFutureState::Fetching(fetch) => fetch.as_mut().poll(cx),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn polled_after_completion() -> Error {
+    Error::config("TokenFuture polled after completion")
+}
+
+impl fmt::Debug for TokenFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            TokenFutureState::Ready(_) => "ready",
+            TokenFutureState::Fetching(_) => "fetching",
+        };
+        f.debug_struct("TokenFuture").field("state", &state).finish()
+    }
+}
