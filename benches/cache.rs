@@ -59,15 +59,13 @@ fn fixture() -> Fixture {
         .unwrap();
     let (tenant, client, token) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
-        let client = Client::builder(
-            tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-            defaults::CONFIDENTIAL_CLIENT_ID,
-        )
-        .client_secret(defaults::CLIENT_SECRET)
-        .build()
-        .unwrap();
+        let client = tenant
+            .confidential_client(defaults::SIGNIN_POLICY)
+            .unwrap()
+            .build()
+            .unwrap();
         let token = client
-            .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+            .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
             .await
             .unwrap();
         (tenant, client, token)
@@ -139,12 +137,7 @@ fn hits(c: &mut Criterion) {
     // Two keys with tokens of their own, so that "own keys" share no reference count.
     let (own_cache, own) = f._runtime.block_on(async {
         let cache = TokenCache::new();
-        let ropc = Client::builder(
-            f._tenant.authority(defaults::ROPC_POLICY).unwrap(),
-            defaults::PUBLIC_CLIENT_ID,
-        )
-        .build()
-        .unwrap();
+        let ropc = f._tenant.public_client(defaults::ROPC_POLICY).unwrap().build().unwrap();
         let password = b2c_token::Password::new(defaults::PASSWORD);
         let sources = vec![
             cache.client_credentials(&f.client, &Scopes::new([f._tenant.api_default_scope()]).unwrap()),

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Client, Scopes, TokenCache};
+use b2c_token::{BearerAuth, Scopes, TokenCache};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -118,13 +118,11 @@ fn loopback_get(c: &mut Criterion) {
     let (tenant, clients) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
         let api = start_api().await;
-        let client = Client::builder(
-            tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-            defaults::CONFIDENTIAL_CLIENT_ID,
-        )
-        .client_secret(defaults::CLIENT_SECRET)
-        .build()
-        .unwrap();
+        let client = tenant
+            .confidential_client(defaults::SIGNIN_POLICY)
+            .unwrap()
+            .build()
+            .unwrap();
         let cache = TokenCache::new();
         let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
         let header = cache

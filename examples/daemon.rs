@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Client, GrantKind, Scopes, TokenCache};
+use b2c_token::{BearerAuth, GrantKind, Scopes, TokenCache};
 use http_body_util::Full;
 use hyper::body::Bytes;
 
@@ -36,12 +36,7 @@ async fn main() -> Result<(), BoxError> {
     println!("Fake tenant at {}, protected API at http://{api}/.", tenant.base_url());
 
     // Once, at start-up: the client, the cache, and the HTTP client wrapped with BearerAuth.
-    let client = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY)?,
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .build()?;
+    let client = tenant.confidential_client(defaults::SIGNIN_POLICY)?.build()?;
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()])?;
     let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());

@@ -7,13 +7,13 @@
 //! | `B2C_TENANT` | tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID |
 //! | `B2C_POLICY` | user flow or custom policy, e.g. `B2C_1_ropc` |
 //! | `B2C_TENANT_ID` | tenant GUID to put in the path |
-//! | `B2C_DOMAIN` | custom domain (Azure Front Door), e.g. `login.contoso.com` |
+//! | `B2C_DOMAIN` | custom domain (Azure Front Door), e.g. `login.contoso.com`, or a base URL |
 //! | `B2C_CLOUD` | `global` (default) or `china` |
 //! | `B2C_POLICY_FORM` | `path` (default), `query` (`?p=`) or `tfp` |
 //! | `B2C_CLIENT_ID` | application (client) ID |
 //! | `B2C_CLIENT_SECRET` | client secret (confidential clients only) |
 
-use crate::authority::{Authority, Cloud, PolicyForm};
+use crate::authority::Authority;
 use crate::client::{Client, ClientBuilder};
 use crate::error::{Error, Result};
 
@@ -59,38 +59,15 @@ impl Authority {
             builder = builder.tenant_id(&id);
         }
         if let Some(domain) = get("B2C_DOMAIN") {
-            builder = builder.custom_domain(&domain);
+            builder = builder.base_url(&domain);
         }
         if let Some(cloud) = get("B2C_CLOUD") {
-            builder = builder.cloud(parse_cloud(&cloud)?);
+            builder = builder.cloud(cloud.parse()?);
         }
         if let Some(form) = get("B2C_POLICY_FORM") {
-            builder = builder.policy_form(parse_policy_form(&form)?);
+            builder = builder.policy_form(form.parse()?);
         }
         builder.build()
-    }
-}
-
-/// `global` or `china`, as `B2C_CLOUD` and `--cloud` take it.
-pub(crate) fn parse_cloud(value: &str) -> Result<Cloud> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "global" | "public" => Ok(Cloud::Global),
-        "china" | "cn" => Ok(Cloud::China),
-        other => Err(Error::config(format!(
-            "cloud {other:?} is not known: use global or china"
-        ))),
-    }
-}
-
-/// `path`, `query` or `tfp`, as `B2C_POLICY_FORM` takes it.
-pub(crate) fn parse_policy_form(value: &str) -> Result<PolicyForm> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "path" => Ok(PolicyForm::Path),
-        "query" => Ok(PolicyForm::Query),
-        "tfp" => Ok(PolicyForm::Tfp),
-        other => Err(Error::config(format!(
-            "policy form {other:?} is not known: use path, query or tfp"
-        ))),
     }
 }
 

@@ -80,7 +80,7 @@ pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenFutur
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
-pub use error::b2c_code::{B2cCode, Retry};
+pub use error::b2c_code::{B2cCode, RetryAdvice};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 #[cfg(feature = "reqwest-middleware")]
 pub use integrations::reqwest_middleware::{BearerAuth, TokenScopes};

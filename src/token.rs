@@ -142,11 +142,13 @@ impl Token {
     /// `request.header(AUTHORIZATION, token.authorization_header()?)`.
     ///
     /// # Errors
-    /// [`Error::Config`] if the token has no access token (only `openid`/`offline_access`
+    /// [`Error::UnusableToken`] if the token has no access token (only `openid`/`offline_access`
     /// were requested) or its characters cannot go in a header.
     pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
         let access = self.access_token().ok_or_else(|| {
-            Error::config("the token has no access token: request a resource scope (an API scope or the client ID)")
+            Error::UnusableToken(
+                "the token has no access token: request a resource scope (an API scope or the client ID)".into(),
+            )
         })?;
         // Built as bytes and handed over without another copy: this runs on every request.
         let secret = access.expose_secret().as_bytes();
@@ -154,7 +156,7 @@ impl Token {
         bytes.extend_from_slice(b"Bearer ");
         bytes.extend_from_slice(secret);
         let mut value = HeaderValue::try_from(bytes)
-            .map_err(|_| Error::config("the access token has characters a header cannot carry"))?;
+            .map_err(|_| Error::UnusableToken("the access token has characters a header cannot carry".into()))?;
         value.set_sensitive(true);
         Ok(value)
     }

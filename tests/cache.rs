@@ -418,7 +418,7 @@ fn a_dead_runtime_never_leaves_a_token_served_blind() {
         (thread, rx.recv().unwrap())
     };
     let authority = b2c_token::Authority::builder(defaults::TENANT, defaults::SIGNIN_POLICY)
-        .custom_domain(&base)
+        .base_url(&base)
         .build()
         .unwrap();
     let client = Client::builder(authority, defaults::CONFIDENTIAL_CLIENT_ID)

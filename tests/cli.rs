@@ -264,3 +264,84 @@ async fn secrets_cannot_be_passed_as_arguments() {
     assert!(help.stdout.contains("--password-stdin") && help.stdout.contains("B2C_PASSWORD"));
     assert!(!help.stdout.contains("--password <"), "{}", help.stdout);
 }
+
+/// One rule for flags and variables: a flag beats any variable, and `B2C_TOKEN_URL` beats the
+/// tenant/policy variables. Every pairing of the two ways to name an authority is tried; the
+/// URL form tells which one was used (path form from tenant + policy, `?p=` from the URL).
+#[tokio::test]
+async fn flags_beat_variables_and_the_token_url_variable_beats_tenant_variables() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let query_url = tenant
+        .authority_builder(defaults::ROPC_POLICY)
+        .policy_form(b2c_token::PolicyForm::Query)
+        .build()
+        .unwrap()
+        .token_endpoint()
+        .to_string();
+    let base = tenant.base_url().to_string();
+    let path_form = "/contoso.onmicrosoft.com/B2C_1_ropc/oauth2/v2.0/token";
+    let query_form = "/contoso.onmicrosoft.com/oauth2/v2.0/token";
+    let common = [
+        ("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID),
+        ("B2C_PASSWORD", defaults::PASSWORD),
+    ];
+    let tenant_vars = [
+        ("B2C_TENANT", defaults::TENANT),
+        ("B2C_POLICY", defaults::ROPC_POLICY),
+        ("B2C_DOMAIN", base.as_str()),
+    ];
+    let tenant_flags = [
+        "--tenant",
+        defaults::TENANT,
+        "--policy",
+        defaults::ROPC_POLICY,
+        "--domain",
+        base.as_str(),
+    ];
+    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            "--token-url flag over tenant variables",
+            vec!["--token-url", &query_url],
+            tenant_vars.to_vec(),
+            query_form,
+        ),
+        (
+            "tenant flags over B2C_TOKEN_URL",
+            tenant_flags.to_vec(),
+            vec![("B2C_TOKEN_URL", &query_url)],
+            path_form,
+        ),
+        (
+            "B2C_TOKEN_URL over tenant variables",
+            vec![],
+            [tenant_vars.as_slice(), &[("B2C_TOKEN_URL", &query_url)]].concat(),
+            query_form,
+        ),
+        (
+            "--policy flag over B2C_POLICY",
+            vec!["--policy", defaults::ROPC_POLICY],
+            vec![
+                ("B2C_TENANT", defaults::TENANT),
+                ("B2C_POLICY", "B2C_1_nope"),
+                ("B2C_DOMAIN", &base),
+            ],
+            path_form,
+        ),
+        (
+            "--query-policy flag over B2C_POLICY_FORM",
+            vec!["--query-policy"],
+            [tenant_vars.as_slice(), &[("B2C_POLICY_FORM", "tfp")]].concat(),
+            query_form,
+        ),
+    ];
+    for (case, flags, vars, expected_path) in cases {
+        tenant.reset();
+        let args = [flags.as_slice(), &["password", "--username", defaults::USERNAME]].concat();
+        let env = [vars.as_slice(), &common].concat();
+        let run = b2c_token(&args, &env, None).await;
+        assert_eq!(run.code, 0, "{case}: {}", run.stderr);
+        let requests = tenant.requests();
+        assert_eq!(requests.len(), 1, "{case}");
+        assert_eq!(requests[0].path(), expected_path, "{case}");
+    }
+}

@@ -130,7 +130,7 @@ async fn client_id_as_scope_has_no_scp_or_azp() {
 async fn client_credentials_token_carries_app_roles() {
     let tenant = FakeTenant::start().await.unwrap();
     let token = daemon_client(&tenant)
-        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
         .unwrap();
     assert!(token.id_token().is_none() && token.refresh_token().is_none());
@@ -227,7 +227,7 @@ async fn b2c_errors_for_bad_input() {
     assert_eq!(rejection(unknown_user).2, Some(B2cCode::InvalidCredentials));
 
     let bad_secret = no_retries(support::fake_daemon(&tenant, defaults::SIGNIN_POLICY).client_secret("wrong"))
-        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await;
     assert_eq!(
         rejection(bad_secret),
@@ -277,7 +277,7 @@ async fn unknown_policy_or_tenant_is_a_non_json_404() {
     for authority in [
         tenant.authority("B2C_1_nope").unwrap(),
         b2c_token::Authority::builder("fabrikam", defaults::ROPC_POLICY)
-            .custom_domain(tenant.base_url().as_str())
+            .base_url(tenant.base_url().as_str())
             .build()
             .unwrap(),
     ] {
@@ -419,7 +419,7 @@ async fn basic_client_auth_fails_like_b2c() {
             .client_authentication(b2c_token::ClientAuthentication::Basic),
     );
     let err = client
-        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.b2c_code(), Some(B2cCode::InternalError));
@@ -509,7 +509,7 @@ async fn request_log_records_what_was_sent_and_debug_redacts_it() {
     assert_eq!(request.header("accept"), Some("application/json"));
     assert!(request.header("client-request-id").is_some());
     assert!(!format!("{request:?}").contains(defaults::PASSWORD));
-    tenant.clear_requests();
+    tenant.reset();
     assert_eq!(tenant.total_token_requests(), 0);
 }
 

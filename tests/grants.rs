@@ -110,7 +110,7 @@ async fn client_credentials_with_basic_authentication() {
         .unwrap();
 
     client
-        .client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
         .await
         .unwrap();
 
@@ -134,13 +134,16 @@ async fn client_credentials_without_secret_or_scope_is_a_config_error_and_sends_
     token_endpoint(&server, 200, &fixture("client_credentials.json")).await;
     let public = client_builder(&server).build().unwrap();
     let err = public
-        .client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, b2c_token::Error::Config(_)), "{err}");
     assert!(err.to_string().contains("client secret"), "{err}");
     let confidential = client_builder(&server).client_secret("x").build().unwrap();
-    let err = confidential.client_credentials(&Scopes::empty()).await.unwrap_err();
+    let err = confidential
+        .acquire_token_by_client_credentials(&Scopes::empty())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("scope"), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
@@ -196,14 +199,14 @@ async fn every_authority_form_posts_to_the_right_place() {
     type MakeAuthority = Box<dyn Fn(&str) -> Authority>;
     let cases: Vec<(MakeAuthority, &str, Option<&str>)> = vec![
         (
-            Box::new(|base| Authority::builder(TENANT, POLICY).custom_domain(base).build().unwrap()),
+            Box::new(|base| Authority::builder(TENANT, POLICY).base_url(base).build().unwrap()),
             TOKEN_PATH,
             None,
         ),
         (
             Box::new(|base| {
                 Authority::builder(TENANT, POLICY)
-                    .custom_domain(base)
+                    .base_url(base)
                     .policy_form(PolicyForm::Query)
                     .build()
                     .unwrap()
@@ -214,7 +217,7 @@ async fn every_authority_form_posts_to_the_right_place() {
         (
             Box::new(|base| {
                 Authority::builder(TENANT, POLICY)
-                    .custom_domain(base)
+                    .base_url(base)
                     .policy_form(PolicyForm::Tfp)
                     .build()
                     .unwrap()
@@ -223,7 +226,7 @@ async fn every_authority_form_posts_to_the_right_place() {
             None,
         ),
         (
-            Box::new(move |base| Authority::builder(guid, POLICY).custom_domain(base).build().unwrap()),
+            Box::new(move |base| Authority::builder(guid, POLICY).base_url(base).build().unwrap()),
             "/914d88b1-1111-4222-8333-944455556666/B2C_1_ropc/oauth2/v2.0/token",
             None,
         ),
@@ -231,7 +234,7 @@ async fn every_authority_form_posts_to_the_right_place() {
             Box::new(move |base| {
                 Authority::builder(TENANT, POLICY)
                     .tenant_id(guid)
-                    .custom_domain(base)
+                    .base_url(base)
                     .policy_form(PolicyForm::Query)
                     .build()
                     .unwrap()
@@ -263,7 +266,7 @@ async fn every_authority_form_posts_to_the_right_place() {
             .build()
             .unwrap();
         client
-            .client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
+            .acquire_token_by_client_credentials(&Scopes::new([API_DEFAULT]).unwrap())
             .await
             .unwrap();
         let request = only_request(&server).await;

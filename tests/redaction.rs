@@ -90,7 +90,7 @@ async fn no_secret_in_debug_display_errors_or_trace_logs() {
         .await
         .unwrap_err();
     let cc_error = client
-        .client_credentials(&Scopes::new(["api/.default"]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new(["api/.default"]).unwrap())
         .await
         .unwrap_err();
     // Secrets are still usable: the redaction is only in what is printed.

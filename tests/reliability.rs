@@ -207,7 +207,7 @@ async fn retries_stop_at_the_limit_and_return_the_last_error() {
         .unwrap();
     tenant.inject(Fault::ServiceUnavailable, 10);
     let err = client
-        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
@@ -224,7 +224,7 @@ async fn a_retry_after_beyond_the_budget_fails_fast_as_throttled() {
     tenant.inject(Fault::TooManyRequests(Some(3600)), 1);
     let started = std::time::Instant::now();
     let err = client
-        .client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2), "failed fast");
@@ -337,7 +337,7 @@ mod b2c_codes {
         for code in ["AADB2C90035", "AADB2C90229", "AADB2C90244"] {
             let (server, client) = server_answering(&body(code), 2).await;
             client
-                .client_credentials(&Scopes::parse("api/.default").unwrap())
+                .acquire_token_by_client_credentials(&Scopes::parse("api/.default").unwrap())
                 .await
                 .unwrap();
             assert_eq!(server.received_requests().await.unwrap().len(), 3, "{code}");
@@ -348,7 +348,7 @@ mod b2c_codes {
     async fn internal_error_is_retried_once_only() {
         let (server, client) = server_answering(&body("AADB2C90085"), 5).await;
         let err = client
-            .client_credentials(&Scopes::parse("api/.default").unwrap())
+            .acquire_token_by_client_credentials(&Scopes::parse("api/.default").unwrap())
             .await
             .unwrap_err();
         assert_eq!(err.b2c_code(), Some(B2cCode::InternalError));
@@ -360,7 +360,7 @@ mod b2c_codes {
         for code in ["AADB2C90081", "AADB2C90084", "AADB2C99027", "AADB2C90117"] {
             let (server, client) = server_answering(&body(code), 5).await;
             let err = client
-                .client_credentials(&Scopes::parse("api/.default").unwrap())
+                .acquire_token_by_client_credentials(&Scopes::parse("api/.default").unwrap())
                 .await
                 .unwrap_err();
             assert!(!err.is_retryable(), "{code}");

@@ -253,7 +253,7 @@ async fn connection_refused_is_a_retryable_transport_error() {
         .unwrap()
         .port();
     let authority = b2c_token::Authority::builder(TENANT, POLICY)
-        .custom_domain(&format!("http://127.0.0.1:{port}"))
+        .base_url(&format!("http://127.0.0.1:{port}"))
         .build()
         .unwrap();
     let client = b2c_token::Client::builder(authority, CLIENT_ID)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Client, GrantKind, Password, Scopes, TokenCache};
+use b2c_token::{GrantKind, Password, Scopes, TokenCache};
 
 fn resident_kib() -> u64 {
     // /proc/self/statm: size resident shared ... in pages.
@@ -36,19 +36,12 @@ async fn thousand_tasks_on_one_second_tokens() {
         .await
         .unwrap();
     let cache = TokenCache::new();
-    let daemon = Client::builder(
-        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
-        defaults::CONFIDENTIAL_CLIENT_ID,
-    )
-    .client_secret(defaults::CLIENT_SECRET)
-    .build()
-    .unwrap();
-    let user = Client::builder(
-        tenant.authority(defaults::ROPC_POLICY).unwrap(),
-        defaults::PUBLIC_CLIENT_ID,
-    )
-    .build()
-    .unwrap();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .build()
+        .unwrap();
+    let user = tenant.public_client(defaults::ROPC_POLICY).unwrap().build().unwrap();
     let sources = [
         cache.client_credentials(&daemon, &Scopes::new([tenant.api_default_scope()]).unwrap()),
         cache.password(

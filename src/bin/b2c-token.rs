@@ -16,9 +16,11 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use b2c_token::{Authority, Client, ClientAuthentication, Error, Password, RefreshToken, Scopes, Token};
+use b2c_token::{
+    Authority, Client, ClientAuthentication, Cloud, Error, Password, PolicyForm, RefreshToken, Scopes, Token,
+};
 use base64::Engine as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,38 +56,36 @@ struct Cli {
     grant: GrantCommand,
 }
 
+/// Where tokens come from. Deliberately no `env =` here: clap would treat a variable as if
+/// the flag were given, so `B2C_TENANT` in the environment would conflict with `--token-url`.
+/// [`authority`] applies one rule instead: a flag beats any variable, and `B2C_TOKEN_URL`
+/// beats the tenant/policy variables (as `Authority::from_env` does).
 #[derive(Args, Debug)]
 struct AuthorityArgs {
-    /// Tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID.
-    #[arg(long, env = "B2C_TENANT", global = true)]
+    /// Tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID [env: B2C_TENANT].
+    #[arg(long, global = true)]
     tenant: Option<String>,
-    /// User flow or custom policy, e.g. `B2C_1_ropc`.
-    #[arg(long, env = "B2C_POLICY", global = true)]
+    /// User flow or custom policy, e.g. `B2C_1_ropc` [env: B2C_POLICY].
+    #[arg(long, global = true)]
     policy: Option<String>,
-    /// Tenant GUID to put in the path.
-    #[arg(long, env = "B2C_TENANT_ID", global = true)]
+    /// Tenant GUID to put in the path [env: B2C_TENANT_ID].
+    #[arg(long, global = true)]
     tenant_id: Option<String>,
-    /// Custom domain (Azure Front Door), e.g. `login.contoso.com`.
-    #[arg(long, env = "B2C_DOMAIN", global = true)]
+    /// Custom domain (Azure Front Door), e.g. `login.contoso.com`, or a base URL [env: B2C_DOMAIN].
+    #[arg(long, global = true)]
     domain: Option<String>,
-    /// National cloud.
-    #[arg(long, env = "B2C_CLOUD", global = true, value_enum)]
-    cloud: Option<CloudArg>,
-    /// Put the policy in the query (`?p=`) instead of the path.
+    /// National cloud: global or china [env: B2C_CLOUD].
+    #[arg(long, global = true)]
+    cloud: Option<Cloud>,
+    /// Put the policy in the query (`?p=`) instead of the path [env: B2C_POLICY_FORM=query].
     #[arg(long, global = true, conflicts_with = "tfp")]
     query_policy: bool,
-    /// Use the `/tfp/` URL form.
+    /// Use the `/tfp/` URL form [env: B2C_POLICY_FORM=tfp].
     #[arg(long, global = true)]
     tfp: bool,
-    /// A token endpoint used as given, instead of tenant + policy.
-    #[arg(long, env = "B2C_TOKEN_URL", global = true, conflicts_with_all = ["tenant", "policy"])]
+    /// A token endpoint used as given, instead of tenant + policy [env: B2C_TOKEN_URL].
+    #[arg(long, global = true, conflicts_with_all = ["tenant", "policy"])]
     token_url: Option<String>,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum CloudArg {
-    Global,
-    China,
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,7 +220,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 .client_secret(secret)
                 .client_authentication(method)
                 .build()?
-                .client_credentials(&scopes)
+                .acquire_token_by_client_credentials(&scopes)
                 .await?
         }
         GrantCommand::Refresh { refresh_token_stdin } => {
@@ -239,7 +239,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         return Ok(json(&token));
     }
     let access = token.access_token().ok_or_else(|| {
-        Failure::from(Error::Config(
+        Failure::from(Error::UnusableToken(
             "the response has no access token: request a resource scope".into(),
         ))
     })?;
@@ -250,35 +250,55 @@ async fn run(cli: Cli) -> Result<String, Failure> {
     Ok(access.expose_secret().to_owned())
 }
 
-/// The authority, built by the library's own `Authority::from_vars` from the flags (which
-/// clap has already filled from the `B2C_*` variables where a flag was not given).
+/// The authority from typed flags, each setting not given as a flag read from its variable.
+/// A flag beats any variable; `--token-url` or `B2C_TOKEN_URL` is used as given unless
+/// `--tenant`/`--policy` flags ask for a B2C authority.
 fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
-    if args.token_url.is_none() && (args.tenant.is_none() || args.policy.is_none()) {
-        return Err(usage(
-            "give --tenant and --policy (or B2C_TENANT and B2C_POLICY), or --token-url",
-        ));
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    if let Some(url) = &args.token_url {
+        return Ok(Authority::from_token_url(url)?);
     }
-    let policy_form = if args.query_policy {
-        Some("query")
-    } else if args.tfp {
-        Some("tfp")
-    } else {
-        None
+    let b2c_flags = args.tenant.is_some() || args.policy.is_some();
+    if !b2c_flags {
+        if let Some(url) = var("B2C_TOKEN_URL") {
+            return Ok(Authority::from_token_url(&url)?);
+        }
+    }
+    let (Some(tenant), Some(policy)) = (
+        args.tenant.clone().or_else(|| var("B2C_TENANT")),
+        args.policy.clone().or_else(|| var("B2C_POLICY")),
+    ) else {
+        return Err(usage(
+            "give --tenant and --policy (or B2C_TENANT and B2C_POLICY), or --token-url (or B2C_TOKEN_URL)",
+        ));
     };
-    let cloud = args.cloud.map(|cloud| match cloud {
-        CloudArg::Global => "global",
-        CloudArg::China => "china",
-    });
-    Ok(Authority::from_vars(|name| match name {
-        "B2C_TOKEN_URL" => args.token_url.clone(),
-        "B2C_TENANT" => args.tenant.clone(),
-        "B2C_POLICY" => args.policy.clone(),
-        "B2C_TENANT_ID" => args.tenant_id.clone(),
-        "B2C_DOMAIN" => args.domain.clone(),
-        "B2C_CLOUD" => cloud.map(str::to_owned),
-        "B2C_POLICY_FORM" => policy_form.map(str::to_owned),
-        _ => None,
-    })?)
+    let mut builder = Authority::builder(&tenant, &policy);
+    if let Some(id) = args.tenant_id.clone().or_else(|| var("B2C_TENANT_ID")) {
+        builder = builder.tenant_id(&id);
+    }
+    if let Some(base) = args.domain.clone().or_else(|| var("B2C_DOMAIN")) {
+        builder = builder.base_url(&base);
+    }
+    let cloud = match args.cloud {
+        Some(cloud) => Some(cloud),
+        None => var("B2C_CLOUD").map(|value| value.parse::<Cloud>()).transpose()?,
+    };
+    if let Some(cloud) = cloud {
+        builder = builder.cloud(cloud);
+    }
+    let form = if args.query_policy {
+        Some(PolicyForm::Query)
+    } else if args.tfp {
+        Some(PolicyForm::Tfp)
+    } else {
+        var("B2C_POLICY_FORM")
+            .map(|value| value.parse::<PolicyForm>())
+            .transpose()?
+    };
+    if let Some(form) = form {
+        builder = builder.policy_form(form);
+    }
+    Ok(builder.build()?)
 }
 
 /// A secret from standard input (first line) or from an environment variable, never argv.

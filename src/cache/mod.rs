@@ -54,14 +54,12 @@ struct CacheConfig {
 ///
 /// ```
 /// use b2c_token::test_tenant::{defaults, FakeTenant};
-/// use b2c_token::{Client, Scopes, TokenCache};
+/// use b2c_token::{Scopes, TokenCache};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tenant = FakeTenant::start().await?;
-/// let client = Client::builder(tenant.authority(defaults::SIGNIN_POLICY)?, defaults::CONFIDENTIAL_CLIENT_ID)
-///     .client_secret(defaults::CLIENT_SECRET)
-///     .build()?;
+/// let client = tenant.confidential_client(defaults::SIGNIN_POLICY)?.build()?;
 /// let cache = TokenCache::new();
 /// let source = cache.client_credentials(&client, &Scopes::new([tenant.api_default_scope()])?);
 /// let first = source.token().await?;   // fetched
@@ -177,7 +175,7 @@ impl TokenCache {
             // Unreferenced until used: a key created and never asked for goes first.
             referenced: AtomicBool::new(false),
             token_generation: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
+            fetch_generation: AtomicU64::new(0),
             grant: Mutex::new(grant),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
         });

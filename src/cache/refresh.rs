@@ -221,7 +221,7 @@ pub(super) enum SourceGrant {
 pub(super) struct RefreshState {
     pub(super) refresh_token: Option<RefreshToken>,
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
-    pub(super) generation: u64,
+    pub(super) fetch_generation: u64,
     pub(super) last_error: Option<Box<Error>>,
     /// Wait before the next background retry; zero until a background refresh fails.
     pub(super) backoff: Duration,
@@ -236,8 +236,8 @@ pub(super) struct Entry {
     /// before it is loaded (Acquire).
     pub(super) servable: AtomicBool,
     pub(super) referenced: AtomicBool,
-    /// Mirrors `RefreshState::generation` for callers about to wait.
-    pub(super) generation: AtomicU64,
+    /// Mirrors `RefreshState::fetch_generation` for callers about to wait.
+    pub(super) fetch_generation: AtomicU64,
     /// Bumped whenever `current` changes; deadlines carry the value they were made for.
     pub(super) token_generation: AtomicU64,
     pub(super) grant: Mutex<SourceGrant>,
@@ -274,12 +274,12 @@ impl Entry {
 
     /// The slow path: wait for the fetch in flight or do it.
     pub(super) async fn acquire(self: &Arc<Self>) -> Result<Token> {
-        let seen_generation = self.generation.load(Ordering::Acquire);
+        let seen_generation = self.fetch_generation.load(Ordering::Acquire);
         let mut state = self.refresh.lock().await;
         if let Some(token) = self.with_servable(Token::clone) {
             return Ok(token);
         }
-        if state.generation != seen_generation {
+        if state.fetch_generation != seen_generation {
             if let Some(error) = &state.last_error {
                 return Err(Error::clone(error));
             }
@@ -327,8 +327,8 @@ impl Entry {
     }
 
     pub(super) async fn finish(self: &Arc<Self>, state: &mut RefreshState, result: Result<Token>) -> Result<Token> {
-        state.generation += 1;
-        self.generation.store(state.generation, Ordering::Release);
+        state.fetch_generation += 1;
+        self.fetch_generation.store(state.fetch_generation, Ordering::Release);
         match result {
             Ok(token) => {
                 state.last_error = None;

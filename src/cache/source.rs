@@ -125,17 +125,20 @@ impl Future for TokenFuture<'_> {
         match &mut self.state {
             TokenFutureState::Ready(token) => match token.take() {
                 Some(token) => std::task::Poll::Ready(Ok(token)),
-                None => std::task::Poll::Ready(Err(polled_after_completion())),
+                None => polled_after_completion(),
             },
             TokenFutureState::Fetching(fetch) => fetch.as_mut().poll(cx),
         }
     }
 }
 
+/// Like std's futures: polling again after `Ready` is a bug in the caller, not a condition
+/// to handle.
 #[cold]
 #[inline(never)]
-fn polled_after_completion() -> Error {
-    Error::config("TokenFuture polled after completion")
+#[track_caller]
+fn polled_after_completion() -> ! {
+    panic!("TokenFuture polled after completion")
 }
 
 impl fmt::Debug for TokenFuture<'_> {

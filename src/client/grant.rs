@@ -109,7 +109,7 @@ impl Grant<'_> {
         let default_scopes;
         let scope_value = if !scopes.is_empty() {
             scopes.as_str()
-        } else if grant.defaults_scopes_to_ropc() {
+        } else if grant.defaults_to_user_scopes() {
             default_scopes = format!("openid {} offline_access", settings.client_id);
             default_scopes.as_str()
         } else {
@@ -160,7 +160,7 @@ impl Grant<'_> {
     }
 
     /// Whether an empty scope list gets the ROPC default (`openid {client_id} offline_access`).
-    pub(crate) fn defaults_scopes_to_ropc(&self) -> bool {
+    pub(crate) fn defaults_to_user_scopes(&self) -> bool {
         !matches!(self, Self::ClientCredentials)
     }
 

@@ -130,14 +130,6 @@ impl Client {
         self.request(Grant::ClientCredentials, scopes).await
     }
 
-    /// Shorter name for [`Client::acquire_token_by_client_credentials`].
-    ///
-    /// # Errors
-    /// As [`Client::acquire_token_by_client_credentials`].
-    pub async fn client_credentials(&self, scopes: &Scopes) -> Result<Token> {
-        self.acquire_token_by_client_credentials(scopes).await
-    }
-
     /// Redeems a refresh token for new tokens (and a new refresh token: keep it, B2C rotates).
     ///
     /// Sends `scope` (empty means `openid {client_id} offline_access`), plus `resource` if

@@ -13,8 +13,8 @@ use tracing::Instrument as _;
 use super::grant::GrantKind;
 use super::transport::{FormRequest, Transport};
 use crate::authority::Authority;
-use crate::error::b2c_code::{B2cCode, Retry};
-use crate::error::{Error, Result, UnexpectedKind};
+use crate::error::b2c_code::RetryAdvice;
+use crate::error::{Error, Result};
 use crate::jitter::random_fraction;
 use crate::token::Token;
 
@@ -126,8 +126,14 @@ impl Attempts {
         elapsed: Duration,
         random: f64,
     ) -> Result<Decision, Error> {
-        let Some(throttled) = retry_class(error, &mut self.internal_error_retried) else {
-            return Ok(Decision::Stop);
+        let throttled = match error.retry_advice() {
+            RetryAdvice::Throttled => true,
+            RetryAdvice::Transient => false,
+            RetryAdvice::Once if !self.internal_error_retried => {
+                self.internal_error_retried = true;
+                false
+            }
+            _ => return Ok(Decision::Stop),
         };
         let wait = match error.retry_after() {
             Some(asked) => asked.min(policy.max_retry_after),
@@ -146,44 +152,13 @@ impl Attempts {
         let over_budget = elapsed.saturating_add(wait) > policy.budget;
         if out_of_retries || over_budget {
             if throttled && over_budget && !wait.is_zero() {
-                return Err(Error::Throttled {
-                    retry_after: wait,
-                    status: error.status(),
-                    code: error.b2c_code(),
-                });
+                return Err(Error::throttled(wait, error.status(), error.b2c_code()));
             }
             return Ok(Decision::Stop);
         }
         self.retries += 1;
         Ok(Decision::RetryAfter(wait))
     }
-}
-
-/// `None`: do not retry. `Some(true)`: retry as throttled. `Some(false)`: retry as transient.
-fn retry_class(error: &Error, internal_error_retried: &mut bool) -> Option<bool> {
-    match error {
-        Error::Transport { .. } => Some(false),
-        Error::Rejected(rejection) => match rejection.b2c_code().map(|code| (code, code.retry())) {
-            Some((code, Retry::WithBackoff)) => {
-                Some(matches!(code, B2cCode::Throttled | B2cCode::TooManyRequests) || rejection.status() == 429)
-            }
-            Some((_, Retry::AtMostOnce)) if !*internal_error_retried => {
-                *internal_error_retried = true;
-                Some(false)
-            }
-            Some(_) => None,
-            None => transient_status(rejection.status()),
-        },
-        Error::UnexpectedResponse(response) => match (response.kind(), response.status()) {
-            (UnexpectedKind::ErrorStatus, Some(status)) => transient_status(status),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn transient_status(status: u16) -> Option<bool> {
-    crate::error::is_transient_status(status).then_some(status == 429)
 }
 
 /// Sends until a token, an error not worth repeating, or the retry policy says stop.
@@ -248,6 +223,8 @@ fn error_kind(error: &Error) -> &'static str {
         Error::Rejected(_) => "rejected",
         Error::UnexpectedResponse(_) => "unexpected_response",
         Error::Transport { .. } => "transport",
+        Error::UnusableToken(_) => "unusable_token",
+        Error::RequestNotSent(_) => "request_not_sent",
     }
 }
 
@@ -264,7 +241,7 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Rejection, UnexpectedResponse};
+    use crate::error::{Rejection, UnexpectedKind, UnexpectedResponse};
 
     fn rejected(status: u16, error: &str, description: &str) -> Error {
         Error::Rejected(Box::new(Rejection::from_oauth_error(status, error.into(), description)))

@@ -173,11 +173,7 @@ fn transport_error(e: reqwest::Error) -> Error {
     } else {
         "HTTP error".to_owned()
     };
-    Error::Transport {
-        message,
-        timed_out,
-        source: std::sync::Arc::new(e.without_url()),
-    }
+    Error::transport(message, timed_out, std::sync::Arc::new(e.without_url()))
 }
 
 #[cfg(test)]

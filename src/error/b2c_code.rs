@@ -5,16 +5,20 @@
 
 use std::fmt;
 
-/// Whether the SDK may repeat a request that failed with a given code.
+/// Whether repeating a failed request may help, and how: the one classification behind
+/// [`B2cCode::retry_advice`], [`crate::Error::retry_advice`], [`crate::Error::is_retryable`]
+/// and the client's retry loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Retry {
+pub enum RetryAdvice {
     /// Never repeat automatically: the request, configuration or credentials are wrong.
     Never,
-    /// The service is busy or briefly unavailable: repeat with back-off.
-    WithBackoff,
     /// Usually configuration, occasionally transient: repeat at most once.
-    AtMostOnce,
+    Once,
+    /// The service failed or was briefly unavailable: repeat with back-off.
+    Transient,
+    /// The service is throttling: repeat only after `Retry-After`, or a long back-off.
+    Throttled,
 }
 
 macro_rules! b2c_codes {
@@ -69,10 +73,10 @@ macro_rules! b2c_codes {
 
             /// Whether a request that failed with this code may be repeated.
             #[must_use]
-            pub const fn retry(self) -> Retry {
+            pub const fn retry_advice(self) -> RetryAdvice {
                 match self {
-                    $(Self::$variant => Retry::$retry,)*
-                    Self::Other(_) => Retry::Never,
+                    $(Self::$variant => RetryAdvice::$retry,)*
+                    Self::Other(_) => RetryAdvice::Never,
                 }
             }
         }
@@ -93,7 +97,7 @@ b2c_codes! {
     /// AADB2C90018: the client ID is not registered in this tenant.
     ClientNotRegistered = 90018, Never, "check the tenant and the Application (client) ID: this app is not registered in this tenant";
     /// AADB2C90035: the service is temporarily unavailable.
-    ServiceUnavailable = 90035, WithBackoff, "B2C is temporarily unavailable: retry after a few minutes";
+    ServiceUnavailable = 90035, Transient, "B2C is temporarily unavailable: retry after a few minutes";
     /// AADB2C90052: invalid username or password.
     InvalidUsernameOrPassword = 90052, Never, "check the username and password; do not retry automatically (B2C locks accounts)";
     /// AADB2C90053: no user with the given credential.
@@ -117,7 +121,7 @@ b2c_codes! {
     /// AADB2C90084: a public client sent a client secret.
     PublicClientSentSecret = 90084, Never, "ROPC is a public-client flow: drop the client secret from this client";
     /// AADB2C90085: internal error, usually configuration.
-    InternalError = 90085, AtMostOnce, "usually configuration: send the secret in the form body (not Basic auth) and check the b2c-extensions-app still exists";
+    InternalError = 90085, Once, "usually configuration: send the secret in the form body (not Basic auth) and check the b2c-extensions-app still exists";
     /// AADB2C90086: the grant type is not supported.
     UnsupportedGrantType = 90086, Never, "this policy or tenant does not support the grant: for client credentials use a tenant with the feature enabled";
     /// AADB2C90088: the grant was issued for another policy.
@@ -147,9 +151,9 @@ b2c_codes! {
     /// AADB2C90225: invalid username or password.
     InvalidCredentials = 90225, Never, "the username or password is wrong (or the user does not exist): do not retry automatically (B2C locks accounts)";
     /// AADB2C90229: throttled.
-    Throttled = 90229, WithBackoff, "B2C is throttling this client: back off and cache tokens longer";
+    Throttled = 90229, Throttled, "B2C is throttling this client: back off and cache tokens longer";
     /// AADB2C90244: too many requests.
-    TooManyRequests = 90244, WithBackoff, "too many requests: wait and retry with back-off, and reuse cached tokens";
+    TooManyRequests = 90244, Throttled, "too many requests: wait and retry with back-off, and reuse cached tokens";
     /// AADB2C90248: ROPC needs an app created through the B2C admin portal.
     RopcAppNotFromB2cPortal = 90248, Never, "register the app through the Azure AD B2C blade of the portal";
     /// AADB2C90279: the client ID differs from the one that received the grant.
@@ -216,12 +220,12 @@ mod tests {
 
     #[test]
     fn retryable_codes_are_the_documented_ones() {
-        assert_eq!(B2cCode::ServiceUnavailable.retry(), Retry::WithBackoff);
-        assert_eq!(B2cCode::Throttled.retry(), Retry::WithBackoff);
-        assert_eq!(B2cCode::TooManyRequests.retry(), Retry::WithBackoff);
-        assert_eq!(B2cCode::InternalError.retry(), Retry::AtMostOnce);
-        assert_eq!(B2cCode::InvalidCredentials.retry(), Retry::Never);
-        assert_eq!(B2cCode::Other(1).retry(), Retry::Never);
+        assert_eq!(B2cCode::ServiceUnavailable.retry_advice(), RetryAdvice::Transient);
+        assert_eq!(B2cCode::Throttled.retry_advice(), RetryAdvice::Throttled);
+        assert_eq!(B2cCode::TooManyRequests.retry_advice(), RetryAdvice::Throttled);
+        assert_eq!(B2cCode::InternalError.retry_advice(), RetryAdvice::Once);
+        assert_eq!(B2cCode::InvalidCredentials.retry_advice(), RetryAdvice::Never);
+        assert_eq!(B2cCode::Other(1).retry_advice(), RetryAdvice::Never);
     }
 
     #[test]

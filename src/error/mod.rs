@@ -4,12 +4,15 @@
 //! server's error fields (with any secret of the request scrubbed out), and an unexpected
 //! response keeps only its status, content type and what was wrong with it.
 
-use std::fmt;
 use std::time::Duration;
 
 pub(crate) mod b2c_code;
+mod rejection;
+mod unexpected;
 
-use self::b2c_code::{B2cCode, Retry};
+use self::b2c_code::{B2cCode, RetryAdvice};
+pub use self::rejection::Rejection;
+pub use self::unexpected::{UnexpectedKind, UnexpectedResponse};
 
 /// Everything that can go wrong while getting a token.
 ///
@@ -39,6 +42,7 @@ pub enum Error {
     /// longer than the call's retry budget allows. Nothing more was sent; try again after
     /// `retry_after`, and cache tokens longer.
     #[error("throttled by the token endpoint: retry after {} s", retry_after.as_secs_f64().ceil())]
+    #[non_exhaustive]
     Throttled {
         /// How long to wait before the next request (the server's `Retry-After`, capped, or
         /// the back-off the SDK computed).
@@ -49,8 +53,20 @@ pub enum Error {
         code: Option<B2cCode>,
     },
 
+    /// A token arrived but cannot be used the way it was asked for: it has no access token
+    /// (only `openid`/`offline_access` were requested), or the access token has characters
+    /// an HTTP header cannot carry.
+    #[error("token cannot be used: {0}")]
+    UnusableToken(String),
+
+    /// An outgoing API request was not sent, to protect the token: a bearer token over plain
+    /// `http://` to a remote host, or per-request scopes on a layer that cannot honour them.
+    #[error("request not sent: {0}")]
+    RequestNotSent(String),
+
     /// The request did not complete: DNS, connect, TLS, timeout, or a dropped connection.
     #[error("token request failed: {message}")]
+    #[non_exhaustive]
     Transport {
         /// What failed, without URL query strings or bodies.
         message: String,
@@ -65,6 +81,26 @@ pub enum Error {
 impl Error {
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config(message.into())
+    }
+
+    pub(crate) fn transport(
+        message: impl Into<String>,
+        timed_out: bool,
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    ) -> Self {
+        Self::Transport {
+            message: message.into(),
+            timed_out,
+            source,
+        }
+    }
+
+    pub(crate) fn throttled(retry_after: Duration, status: Option<u16>, code: Option<B2cCode>) -> Self {
+        Self::Throttled {
+            retry_after,
+            status,
+            code,
+        }
     }
 
     /// The B2C code of a rejection, if the server sent one.
@@ -110,19 +146,32 @@ impl Error {
         matches!(self, Self::Transport { timed_out: true, .. })
     }
 
-    /// Whether repeating the same request later may succeed: transport failures, HTTP 429
-    /// and 5xx, and B2C's throttling and "temporarily unavailable" codes. Never true for a
-    /// rejected password or secret.
+    /// Whether repeating the same request later may succeed: transport failures, HTTP 408,
+    /// 429 and 5xx, and B2C's throttling and "temporarily unavailable" codes. Never true for
+    /// a rejected password or secret. Derived from [`Error::retry_advice`].
     #[must_use]
     pub fn is_retryable(&self) -> bool {
+        self.retry_advice() != RetryAdvice::Never
+    }
+
+    /// Whether and how repeating the request may help. The client's retry loop follows
+    /// exactly this: throttling waits for `Retry-After` (or a long back-off), transient
+    /// failures back off briefly, [`RetryAdvice::Once`] is repeated at most once.
+    #[must_use]
+    pub fn retry_advice(&self) -> RetryAdvice {
         match self {
-            Self::Transport { .. } | Self::Throttled { .. } => true,
-            Self::Rejected(rejection) => match rejection.b2c_code() {
-                Some(code) => code.retry() != Retry::Never,
-                None => is_transient_status(rejection.status()),
+            Self::Transport { .. } => RetryAdvice::Transient,
+            Self::Throttled { .. } => RetryAdvice::Throttled,
+            Self::Rejected(rejection) => match rejection.b2c_code().map(B2cCode::retry_advice) {
+                // A busy code sent with 429 is throttling whatever the code says.
+                Some(RetryAdvice::Transient) if rejection.status() == 429 => RetryAdvice::Throttled,
+                Some(advice) => advice,
+                None => status_advice(rejection.status()),
             },
-            Self::UnexpectedResponse(response) => response.status().is_some_and(is_transient_status),
-            Self::Config(_) => false,
+            // By status whatever was wrong with the body: a 503 with an oversized page is
+            // still a 503; a 200 with a broken body will not improve by asking again.
+            Self::UnexpectedResponse(response) => response.status().map_or(RetryAdvice::Never, status_advice),
+            Self::Config(_) | Self::UnusableToken(_) | Self::RequestNotSent(_) => RetryAdvice::Never,
         }
     }
 
@@ -149,288 +198,14 @@ impl Error {
     }
 }
 
-/// 408, 429 and 5xx: worth asking again later. The one definition the retry loop uses too.
-pub(crate) fn is_transient_status(status: u16) -> bool {
-    status == 429 || status == 408 || (500..600).contains(&status)
-}
-
-/// An OAuth error response from the token endpoint, with B2C's details parsed out.
-///
-/// B2C writes `error_description` as
-/// `AADB2Cnnnnn: <message>\r\nCorrelation ID: <guid>\r\nTimestamp: <time>\r\n`;
-/// each piece is available on its own.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub(crate) status: u16,
-    pub(crate) error: String,
-    pub(crate) code: Option<B2cCode>,
-    pub(crate) message: String,
-    pub(crate) correlation_id: Option<String>,
-    pub(crate) timestamp: Option<String>,
-    pub(crate) client_request_id: Option<String>,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) remembered: bool,
-}
-
-impl Rejection {
-    /// Parses an error body's `error` and `error_description`.
-    pub(crate) fn from_oauth_error(status: u16, error: String, description: &str) -> Self {
-        let code = B2cCode::parse(description);
-        let mut message = String::new();
-        let mut correlation_id = None;
-        let mut timestamp = None;
-        // Libraries sometimes render B2C's "\r\n" separators as spaces; split on both the
-        // line breaks and the field labels so either shape parses.
-        let mut text = description.trim();
-        if let Some(code) = code {
-            let prefix = format!("{code}:");
-            text = text.strip_prefix(prefix.as_str()).unwrap_or(text).trim_start();
-        }
-        if let Some((before, after)) = split_label(text, "Timestamp:") {
-            timestamp = Some(after.trim().to_owned()).filter(|t| !t.is_empty());
-            text = before;
-        }
-        if let Some((before, after)) = split_label(text, "Correlation ID:") {
-            correlation_id = Some(after.trim().to_owned()).filter(|t| !t.is_empty());
-            text = before;
-        }
-        message.push_str(text.trim());
-        Self {
-            status,
-            error,
-            code,
-            message,
-            correlation_id,
-            timestamp,
-            client_request_id: None,
-            retry_after: None,
-            remembered: false,
-        }
-    }
-
-    /// Whether this answer came from the SDK's memory of recently rejected credentials
-    /// (ROPC lockout rails) rather than from a new request.
-    #[must_use]
-    pub fn is_remembered(&self) -> bool {
-        self.remembered
-    }
-
-    /// The HTTP status, e.g. 400.
-    #[must_use]
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The OAuth `error` value, e.g. `invalid_grant` or `access_denied`.
-    #[must_use]
-    pub fn error(&self) -> &str {
-        &self.error
-    }
-
-    /// The parsed `AADB2Cnnnnn` code, if the description started with one.
-    #[must_use]
-    pub fn b2c_code(&self) -> Option<B2cCode> {
-        self.code
-    }
-
-    /// The server's message, without the code, correlation ID and timestamp.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// B2C's correlation ID, to quote to Microsoft support.
-    #[must_use]
-    pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
-    }
-
-    /// B2C's timestamp of the failure, as the server wrote it.
-    #[must_use]
-    pub fn timestamp(&self) -> Option<&str> {
-        self.timestamp.as_deref()
-    }
-
-    /// The `client-request-id` the SDK sent.
-    #[must_use]
-    pub fn client_request_id(&self) -> Option<&str> {
-        self.client_request_id.as_deref()
-    }
-
-    /// One line saying what to do: the code's hint when B2C sent a known code, otherwise a
-    /// hint derived from the OAuth `error` value.
-    #[must_use]
-    pub fn hint(&self) -> &'static str {
-        if let Some(code) = self.code {
-            return code.hint();
-        }
-        match self.error.as_str() {
-            "invalid_client" => "check the client ID and secret, and how the client authenticates (form body or Basic)",
-            "invalid_grant" => "the grant (password or refresh token) is invalid or expired: sign in again",
-            "invalid_scope" => "request scopes the server knows, joined with spaces",
-            "unauthorized_client" => "this client may not use this grant: check the app registration",
-            "unsupported_grant_type" => "the server does not support this grant",
-            "access_denied" => "the server refused the credentials: check them, and do not retry automatically",
-            _ => "see the server's message; docs/troubleshooting.md lists common causes",
-        }
+/// What an HTTP status alone says about asking again: 429 throttled, 408 and 5xx transient.
+fn status_advice(status: u16) -> RetryAdvice {
+    match status {
+        429 => RetryAdvice::Throttled,
+        408 | 500..=599 => RetryAdvice::Transient,
+        _ => RetryAdvice::Never,
     }
 }
-
-fn split_label<'a>(text: &'a str, label: &str) -> Option<(&'a str, &'a str)> {
-    let at = text.find(label)?;
-    Some((&text[..at], &text[at + label.len()..]))
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "token request rejected with HTTP {} `{}`", self.status, self.error)?;
-        if let Some(code) = self.code {
-            write!(f, " {code}")?;
-        }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message.trim_end_matches('.'))?;
-        }
-        write!(f, " (fix: {})", self.hint())?;
-        if let Some(id) = &self.correlation_id {
-            write!(f, " [correlation ID {id}]")?;
-        }
-        if self.remembered {
-            f.write_str(" (remembered from an earlier attempt: not sent again)")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rejection")
-            .field("status", &self.status)
-            .field("error", &self.error)
-            .field("code", &self.code)
-            .field("message", &self.message)
-            .field("correlation_id", &self.correlation_id)
-            .field("timestamp", &self.timestamp)
-            .field("client_request_id", &self.client_request_id)
-            .field("retry_after", &self.retry_after)
-            .field("remembered", &self.remembered)
-            .finish()
-    }
-}
-
-impl std::error::Error for Rejection {}
-
-/// What was wrong with a response that was neither a token nor an OAuth error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UnexpectedKind {
-    /// An error status with a body that is not an OAuth error (e.g. 404 for an unknown
-    /// policy or tenant, 502 from a proxy, an empty 401).
-    ErrorStatus,
-    /// A success status whose body is not JSON (e.g. an HTML sign-in page).
-    NotJson,
-    /// JSON that could not be parsed at all.
-    MalformedJson {
-        /// Where parsing stopped, e.g. `line 1 column 20`. The content is never quoted.
-        position: String,
-    },
-    /// A field had a value of the wrong shape.
-    InvalidField {
-        /// The field's name, e.g. `expires_in`.
-        field: &'static str,
-        /// What was expected.
-        expected: &'static str,
-    },
-    /// A success response with neither an access token nor an ID token.
-    NoToken,
-    /// The body was larger than the SDK accepts.
-    BodyTooLarge {
-        /// The limit in bytes.
-        limit: usize,
-    },
-}
-
-/// A response that was neither a token nor an OAuth error.
-///
-/// Holds the status, the content type and what was wrong, never the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnexpectedResponse {
-    pub(crate) status: Option<u16>,
-    pub(crate) content_type: Option<String>,
-    pub(crate) kind: UnexpectedKind,
-    pub(crate) client_request_id: Option<String>,
-    pub(crate) retry_after: Option<Duration>,
-}
-
-impl UnexpectedResponse {
-    pub(crate) fn new(status: u16, content_type: Option<String>, kind: UnexpectedKind) -> Self {
-        Self {
-            status: Some(status),
-            content_type,
-            kind,
-            client_request_id: None,
-            retry_after: None,
-        }
-    }
-
-    /// The HTTP status, when the response got as far as having one.
-    #[must_use]
-    pub fn status(&self) -> Option<u16> {
-        self.status
-    }
-
-    /// The response's `Content-Type`, if it had one.
-    #[must_use]
-    pub fn content_type(&self) -> Option<&str> {
-        self.content_type.as_deref()
-    }
-
-    /// What was wrong with it.
-    #[must_use]
-    pub fn kind(&self) -> &UnexpectedKind {
-        &self.kind
-    }
-
-    /// One line saying what to do.
-    #[must_use]
-    pub fn hint(&self) -> &'static str {
-        match (&self.kind, self.status) {
-            (UnexpectedKind::ErrorStatus, Some(404)) => {
-                "the tenant or policy in the token URL is unknown: check the tenant name, the policy name and the URL form"
-            }
-            (UnexpectedKind::ErrorStatus, Some(429)) => "throttled: wait before retrying and reuse cached tokens",
-            (UnexpectedKind::ErrorStatus, Some(s)) if s >= 500 => "the server failed: retry later with back-off",
-            (UnexpectedKind::NotJson, _) => {
-                "the endpoint answered with a web page: check the token URL and that the policy supports this grant"
-            }
-            (UnexpectedKind::NoToken, _) => "request a resource scope (e.g. the client ID or an API scope) to get an access token",
-            _ => "check that the token URL points at an OAuth2 token endpoint",
-        }
-    }
-}
-
-impl fmt::Display for UnexpectedResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unexpected response from the token endpoint")?;
-        if let Some(status) = self.status {
-            write!(f, " (HTTP {status}")?;
-            if let Some(content_type) = &self.content_type {
-                write!(f, ", {content_type}")?;
-            }
-            f.write_str(")")?;
-        }
-        match &self.kind {
-            UnexpectedKind::ErrorStatus => f.write_str(": error status without an OAuth error body")?,
-            UnexpectedKind::NotJson => f.write_str(": body is not JSON")?,
-            UnexpectedKind::MalformedJson { position } => write!(f, ": malformed JSON at {position}")?,
-            UnexpectedKind::InvalidField { field, expected } => write!(f, ": field `{field}` must be {expected}")?,
-            UnexpectedKind::NoToken => f.write_str(": no access_token or id_token in a success response")?,
-            UnexpectedKind::BodyTooLarge { limit } => write!(f, ": body larger than {limit} bytes")?,
-        }
-        write!(f, " (fix: {})", self.hint())
-    }
-}
-
-impl std::error::Error for UnexpectedResponse {}
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -188,8 +188,9 @@ impl BearerAuth {
         match (extensions.get::<TokenScopes>(), &self.inner.source_for) {
             (None, _) => Ok(self.inner.source.clone()),
             (Some(TokenScopes(scopes)), Some(source_for)) => Ok(source_for(scopes)),
-            (Some(_), None) => Err(Error::config(
-                "per-request TokenScopes need BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
+            (Some(_), None) => Err(Error::RequestNotSent(
+                "per-request TokenScopes need BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new"
+                    .into(),
             )),
         }
     }
@@ -235,7 +236,7 @@ impl Middleware for BearerAuth {
             return next.run(request, extensions).await;
         }
         if url.scheme() != "https" && !is_loopback(url) {
-            return Err(middleware_error(Error::config(format!(
+            return Err(middleware_error(Error::RequestNotSent(format!(
                 "refusing to send a bearer token over {}:// to {}: use https",
                 url.scheme(),
                 url.host_str().unwrap_or_default()

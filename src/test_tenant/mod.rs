@@ -8,7 +8,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let tenant = FakeTenant::start().await?;
-//! let client = Client::builder(tenant.authority(defaults::ROPC_POLICY)?, defaults::PUBLIC_CLIENT_ID).build()?;
+//! let client = tenant.public_client(defaults::ROPC_POLICY)?.build()?;
 //! let token = client
 //!     .acquire_token_by_password(defaults::USERNAME, &Password::new(defaults::PASSWORD), &Scopes::empty())
 //!     .await?;
@@ -37,6 +37,7 @@ use url::Url;
 
 use crate::authority::{Authority, AuthorityBuilder};
 use crate::client::grant::GrantKind;
+use crate::client::{Client, ClientBuilder};
 
 /// The names, IDs and secrets of the default fake tenant. All are fake, all are public.
 pub mod defaults {
@@ -390,7 +391,28 @@ impl FakeTenant {
 
     /// An authority builder for `policy` on this server, to pick a URL form.
     pub fn authority_builder(&self, policy: &str) -> AuthorityBuilder {
-        Authority::builder(&self.state.config.tenant, policy).custom_domain(self.state.base_url.as_str())
+        Authority::builder(&self.state.config.tenant, policy).base_url(self.state.base_url.as_str())
+    }
+
+    /// A builder for the tenant's public client ([`defaults::PUBLIC_CLIENT_ID`], no secret:
+    /// the ROPC client) at `policy`. Chain more settings, then `build()`.
+    ///
+    /// # Errors
+    /// If the policy name is not valid.
+    pub fn public_client(&self, policy: &str) -> crate::error::Result<ClientBuilder> {
+        Ok(Client::builder(self.authority(policy)?, defaults::PUBLIC_CLIENT_ID))
+    }
+
+    /// A builder for the tenant's confidential client ([`defaults::CONFIDENTIAL_CLIENT_ID`]
+    /// with [`defaults::CLIENT_SECRET`]: the client-credentials daemon) at `policy`.
+    ///
+    /// # Errors
+    /// If the policy name is not valid.
+    pub fn confidential_client(&self, policy: &str) -> crate::error::Result<ClientBuilder> {
+        Ok(
+            Client::builder(self.authority(policy)?, defaults::CONFIDENTIAL_CLIENT_ID)
+                .client_secret(defaults::CLIENT_SECRET),
+        )
     }
 
     /// The canonical path-form authority for `policy` on this server.
@@ -480,8 +502,8 @@ impl FakeTenant {
         self.state.lock().requests.clear();
     }
 
-    /// Forgets recorded requests and counters.
-    pub fn clear_requests(&self) {
+    /// Forgets recorded requests and counters: a fresh start within one test.
+    pub fn reset(&self) {
         let mut state = self.state.lock();
         state.requests.clear();
         state.token_requests.clear();

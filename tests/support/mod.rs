@@ -19,7 +19,7 @@ pub fn fixture(name: &str) -> String {
 /// An authority in the canonical path form, served by `server`.
 pub fn authority(server: &MockServer, form: PolicyForm) -> Authority {
     Authority::builder(TENANT, POLICY)
-        .custom_domain(&server.uri())
+        .base_url(&server.uri())
         .policy_form(form)
         .build()
         .unwrap()
@@ -83,15 +83,10 @@ pub fn uuid_like(s: &str) -> bool {
 
 /// The fake tenant's confidential client (with its secret) at `policy`.
 pub fn fake_daemon(tenant: &b2c_token::test_tenant::FakeTenant, policy: &str) -> ClientBuilder {
-    use b2c_token::test_tenant::defaults;
-    Client::builder(tenant.authority(policy).unwrap(), defaults::CONFIDENTIAL_CLIENT_ID)
-        .client_secret(defaults::CLIENT_SECRET)
+    tenant.confidential_client(policy).unwrap()
 }
 
 /// The fake tenant's public (ROPC) client at `policy`.
 pub fn fake_public(tenant: &b2c_token::test_tenant::FakeTenant, policy: &str) -> ClientBuilder {
-    Client::builder(
-        tenant.authority(policy).unwrap(),
-        b2c_token::test_tenant::defaults::PUBLIC_CLIENT_ID,
-    )
+    tenant.public_client(policy).unwrap()
 }
