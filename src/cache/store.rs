@@ -28,7 +28,7 @@ pub trait TokenStore: Send + Sync + 'static {
     fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, ()>;
 }
 
-/// A [`TokenStore`] in this process's memory: shares tokens between several [`TokenCache`]s
+/// A [`TokenStore`] in this process's memory: shares tokens between several [`TokenCache`](super::TokenCache)s
 /// (for example one per tenant-facing component), and is the template for a shared store.
 #[derive(Default)]
 pub struct MemoryStore {
