@@ -298,7 +298,8 @@ async fn flags_beat_variables_and_the_token_url_variable_beats_tenant_variables(
         "--domain",
         base.as_str(),
     ];
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "--token-url flag over tenant variables",
             vec!["--token-url", &query_url],

@@ -269,6 +269,8 @@ async fn an_expired_token_is_replaced_before_the_call() {
         tokio::task::yield_now().await;
     }
     s.tenant.clear_faults();
+    // The failed refreshes are remembered for their back-off (60 s at most).
+    tokio::time::advance(Duration::from_secs(91)).await;
     let response = s.http.get(s.api_server.uri()).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let seen = s.api.seen();
@@ -288,4 +290,26 @@ async fn plain_helper_gives_a_sensitive_bearer_header() {
     assert!(header.is_sensitive());
     assert!(header.to_str().unwrap().starts_with("Bearer eyJ"));
     assert!(!format!("{header:?}").contains("eyJ"));
+}
+
+/// Issue 10, item 7: an API that keeps answering 401 does not drain the token endpoint. The
+/// first 401 forces one refresh and one replay; further 401s within the cooldown leave the
+/// fresh token alone (the token is not the problem) and are returned as they are.
+#[tokio::test]
+async fn an_api_that_keeps_answering_401_does_not_drain_the_token_endpoint() {
+    let s = setup().await;
+    *s.api.reject_all.lock().unwrap() = true;
+    for _ in 0..20 {
+        let response = s
+            .http
+            .get(format!("{}/orders", s.api_server.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let token_requests = s.tenant.token_requests(GrantKind::ClientCredentials);
+    assert_eq!(token_requests, 2, "the first token and one 401-forced refresh");
+    // 20 calls, one replay: the API saw 21 requests.
+    assert_eq!(s.api.seen().len(), 21);
 }

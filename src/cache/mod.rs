@@ -1,32 +1,28 @@
 //! The token cache: O(1) lock-free hits, early single-flight refresh per key, proactive
-//! background refresh, bounded size.
+//! background refresh of the keys in use, bounded size.
 //!
-//! Each key (authority, client, grant, user, scope set) has one [`Entry`]. A [`TokenSource`]
-//! points straight at its entry, so a hit is: one atomic flag load, one `ArcSwap` load, one
-//! `Arc` clone. No map lookup, no lock, no clock read.
+//! Each key (authority, client, grant, user, scope set) has one entry. A [`TokenSource`]
+//! points straight at its entry, so a hit is: one `ArcSwap` load, a fingerprint compare, two
+//! coarse clock reads for expiry (`clock.rs`), one `Arc` clone. No map lookup, no lock.
 //!
-//! Expiry is not checked on the hit path; the cache's scheduler keeps each entry's `servable`
-//! flag honest instead. One timer task per cache holds a heap of deadlines (a few dozen bytes
-//! per entry, not a task each): when an entry's refresh window opens (5 min before expiry by
-//! default, at most half the lifetime) it spawns a short refresh job that fetches in the
-//! background while callers keep getting the still-valid token, retries with back-off on
-//! failure, and clears the flag when the token actually expires. If the scheduler or a job
-//! dies with its runtime, drop guards clear the flags, so a dead timer can never leave an
-//! expired token servable.
+//! One timer task per cache holds a heap of deadlines (a few dozen bytes per entry, not a
+//! task each): when an entry's refresh window opens (5 min before expiry by default, at most
+//! half the lifetime) it spawns a short refresh job that fetches in the background while
+//! callers keep getting the still-valid token, if anyone read the token since its last
+//! refresh. Nothing depends on that task for safety: expiry is checked on every hit.
 
+mod clock;
 mod refresh;
 mod source;
 mod store;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-
-use self::refresh::{Entry, RefreshState, Schedule, Shared, SourceGrant};
+use self::refresh::{Credential, Entry, Schedule, Shared, SourceGrant};
 pub use self::source::{TokenFuture, TokenSource};
 pub use self::store::{CacheKey, MemoryStore, TokenStore};
 use crate::client::grant::GrantKind;
@@ -41,6 +37,11 @@ const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(300);
 /// First back-off after a failed background refresh; doubles up to the maximum.
 const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest back-off accepted: longer ones would only overflow instant arithmetic.
+const BACKOFF_CAP: Duration = Duration::from_secs(24 * 3600);
+/// Default time after a rejection-forced refresh during which further rejections keep the
+/// fresh token.
+const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy)]
 struct CacheConfig {
@@ -48,6 +49,7 @@ struct CacheConfig {
     refresh_before: Duration,
     retry_backoff: Duration,
     max_backoff: Duration,
+    rejection_cooldown: Duration,
 }
 
 /// A bounded set of self-refreshing tokens, one per key. Cheap to clone (`Arc` inside).
@@ -128,6 +130,7 @@ impl TokenCache {
                 refresh_before: DEFAULT_REFRESH_BEFORE,
                 retry_backoff: DEFAULT_RETRY_BACKOFF,
                 max_backoff: DEFAULT_MAX_BACKOFF,
+                rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
             },
             store: None,
         }
@@ -140,13 +143,19 @@ impl TokenCache {
         self.source(key, client, SourceGrant::ClientCredentials)
     }
 
-    /// The token source for a user signed in with ROPC. The password is kept (as a secret)
-    /// to sign in again when the refresh token stops working. A later call for the same user
-    /// replaces the stored password.
+    /// The token source for a user signed in with ROPC. The password is kept (as a secret,
+    /// in this source) to sign in again when the refresh token stops working.
+    ///
+    /// The source is bound to this password: a source for the same user made with another
+    /// password is not served this one's token. It signs in with its own password, and only
+    /// if B2C accepts it does its token (and password) replace the entry's.
     #[must_use]
     pub fn password(&self, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> TokenSource {
         let key = CacheKey::new(client, GrantKind::Password, Some(username), scopes);
-        let grant = SourceGrant::Password(Arc::new((username.to_owned(), password.clone())));
+        let grant = SourceGrant::Password {
+            username: username.to_owned(),
+            password: password.clone(),
+        };
         self.source(key, client, grant)
     }
 
@@ -155,37 +164,28 @@ impl TokenCache {
     }
 
     fn source(&self, key: CacheKey, client: &Client, grant: SourceGrant) -> TokenSource {
+        let shared = &self.inner.shared;
+        let credential = Credential {
+            fingerprint: shared.fingerprint(client, &grant),
+            client: client.clone(),
+            grant,
+        };
         let mut index = self.index();
         if let Some(entry) = index.entries.get(&key) {
-            *entry.lock_grant() = grant;
             entry.referenced.store(true, Ordering::Relaxed);
-            return TokenSource {
-                entry: Arc::clone(entry),
-            };
+            return TokenSource::new(Arc::clone(entry), credential);
         }
-        if index.entries.len() >= self.inner.shared.config.max_entries {
+        if index.entries.len() >= shared.config.max_entries {
             index.evict_one();
         }
-        let entry = Arc::new(Entry {
-            key: key.clone(),
-            client: client.clone(),
-            shared: Arc::clone(&self.inner.shared),
-            current: ArcSwapOption::empty(),
-            servable: AtomicBool::new(false),
-            // Unreferenced until used: a key created and never asked for goes first.
-            referenced: AtomicBool::new(false),
-            token_generation: AtomicU64::new(0),
-            fetch_generation: AtomicU64::new(0),
-            grant: Mutex::new(grant),
-            refresh: tokio::sync::Mutex::new(RefreshState::default()),
-        });
+        let entry = Arc::new(Entry::new(key.clone(), Arc::clone(shared)));
         index.entries.insert(key, Arc::clone(&entry));
         index.ring.push(Arc::clone(&entry));
-        TokenSource { entry }
+        TokenSource::new(entry, credential)
     }
 
-    /// Drops the cached token for `key` (e.g. after an API rejected it): the next
-    /// `token()` fetches a new one.
+    /// Drops the cached token for `key` (e.g. after an API rejected it) and forgets
+    /// remembered failures: the next `token()` fetches.
     pub fn invalidate(&self, key: &CacheKey) {
         let entry = self.index().entries.get(key).cloned();
         if let Some(entry) = entry {
@@ -243,10 +243,20 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// First and largest back-off between failed background refreshes. Defaults 1 s and 60 s.
+    /// First and largest back-off after a failed fetch. Defaults 1 s and 60 s; at most a
+    /// day each. While it lasts, calls for the same credential get the remembered error
+    /// without a request; background refreshes retry after it.
     pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.config.retry_backoff = first.max(Duration::from_millis(1));
-        self.config.max_backoff = max.max(self.config.retry_backoff);
+        self.config.retry_backoff = first.clamp(Duration::from_millis(1), BACKOFF_CAP);
+        self.config.max_backoff = max.clamp(self.config.retry_backoff, BACKOFF_CAP);
+        self
+    }
+
+    /// After an API's rejection (HTTP 401) forced a refresh, how long further rejections
+    /// keep the fresh token instead of forcing another refresh (see
+    /// [`TokenSource::invalidate_if_current`]). Default 30 s.
+    pub fn rejection_cooldown(mut self, cooldown: Duration) -> Self {
+        self.config.rejection_cooldown = cooldown;
         self
     }
 
@@ -265,6 +275,7 @@ impl TokenCacheBuilder {
                     store: self.store,
                     schedule: Mutex::new(Schedule::default()),
                     wake: tokio::sync::Notify::new(),
+                    fingerprints: std::collections::hash_map::RandomState::new(),
                 }),
                 index: Mutex::new(Index::default()),
             }),

@@ -1,9 +1,22 @@
-//! Keeping one entry's token fresh: the entry and its single flight, the one scheduler task
-//! per cache that fires refresh and expiry deadlines, and the drop guards that stop serving
-//! tokens nobody watches any more. Kept together: split apart they would import each other.
+//! Keeping one entry's token fresh: the entry and its single flight, the credential binding,
+//! failure memory, and the one scheduler task per cache that fires refresh and expiry
+//! deadlines. Kept together: split apart they would import each other.
+//!
+//! Promises kept here (each attacked by a test in `tests/cache_attacks.rs`):
+//! * a token is served only to a source whose credential (password, client secret) has the
+//!   same keyed fingerprint as the one that earned it; a mismatch is a miss that fetches with
+//!   the source's own credential and changes the entry only if that fetch succeeds;
+//! * after a failed fetch, the same credential gets the remembered error, without a request,
+//!   for a back-off window that doubles up to the configured maximum;
+//! * a key fetches at most once per [`MIN_FETCH_INTERVAL`] however short the lifetimes the
+//!   server sends, and callers that waited through a fetch share its result;
+//! * only entries read since their last refresh are refreshed ahead of expiry;
+//! * the deadline heap is compacted, so evicted and invalidated entries free their memory.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -11,6 +24,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
+use super::clock::Expiry;
 use super::store::{CacheKey, TokenStore};
 use super::CacheConfig;
 use crate::client::Client;
@@ -23,6 +37,15 @@ const UNKNOWN_LIFETIME: Duration = Duration::from_secs(300);
 /// Never schedule a refresh sooner than this after issue (or half the lifetime, if shorter),
 /// whatever lifetimes the server sends: a bogus tiny lifetime must not become a hot loop.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+/// A key asks the token endpoint at most once per this interval for one credential, however
+/// short-lived (or already expired) the tokens it gets back.
+pub(super) const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How many credentials' failures an entry remembers at once (a wrong password and the
+/// right one, say); the oldest is forgotten first.
+const MAX_REMEMBERED_FAILURES: usize = 8;
+/// The deadline heap is compacted when it holds this many deadlines, or twice as many as
+/// after the last compaction, whichever is more.
+const MIN_COMPACTION: usize = 64;
 
 /// What every entry of a cache needs, held once per cache rather than once per entry.
 pub(super) struct Shared {
@@ -31,6 +54,24 @@ pub(super) struct Shared {
     pub(super) schedule: Mutex<Schedule>,
     /// Wakes the scheduler when a deadline earlier than all others arrives.
     pub(super) wake: tokio::sync::Notify,
+    /// This cache's random key for credential fingerprints: they mean nothing outside it.
+    pub(super) fingerprints: RandomState,
+}
+
+impl Shared {
+    /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
+    /// secret for client credentials. The secret itself stays where it already is.
+    pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
+        match grant {
+            SourceGrant::ClientCredentials => self.fingerprints.hash_one((
+                "client_credentials",
+                client.client_secret().map(|secret| secret.expose_secret()),
+            )),
+            SourceGrant::Password { password, .. } => {
+                self.fingerprints.hash_one(("password", password.expose_secret()))
+            }
+        }
+    }
 }
 
 /// The deadlines of every entry, and whether a scheduler task is running to honour them.
@@ -38,6 +79,7 @@ pub(super) struct Shared {
 pub(super) struct Schedule {
     pub(super) deadlines: BinaryHeap<Reverse<Deadline>>,
     pub(super) running: bool,
+    compact_at: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +95,16 @@ pub(super) struct Deadline {
     pub(super) generation: u64,
     pub(super) action: Action,
     pub(super) entry: Weak<Entry>,
+}
+
+impl Deadline {
+    /// Whether the deadline can still do something: its entry is alive and holds the token
+    /// the deadline was made for.
+    fn is_current(&self) -> bool {
+        self.entry
+            .upgrade()
+            .is_some_and(|entry| entry.token_generation.load(Ordering::Acquire) == self.generation)
+    }
 }
 
 impl PartialEq for Deadline {
@@ -80,63 +132,61 @@ impl Shared {
         crate::sync::lock(&self.schedule)
     }
 
-    /// Adds a deadline, starting the scheduler on the current runtime if none runs. `false`
-    /// if there is no runtime to run it on: then nothing would watch the token's expiry.
-    pub(super) fn schedule(self: &Arc<Self>, deadline: Deadline) -> bool {
+    /// Adds a deadline, starting the scheduler on the current runtime if none runs. Without
+    /// a runtime nothing refreshes ahead, which is safe: the hit path checks expiry itself,
+    /// and a miss fetches.
+    fn schedule(self: &Arc<Self>, deadline: Deadline) {
         let mut schedule = self.lock_schedule();
         let earliest = schedule
             .deadlines
             .peek()
             .is_none_or(|Reverse(first)| deadline.at < first.at);
-        if !schedule.running {
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                return false;
-            };
-            schedule.running = true;
-            schedule.deadlines.push(Reverse(deadline));
-            drop(schedule);
-            // The guard exists before the task is first polled: a runtime dropped before
-            // then still clears the flags.
-            runtime.spawn(scheduler(SchedulerGuard {
-                shared: Arc::clone(self),
-                armed: true,
-            }));
-            return true;
-        }
         schedule.deadlines.push(Reverse(deadline));
-        drop(schedule);
-        if earliest {
-            self.wake.notify_one();
+        if schedule.deadlines.len() >= schedule.compact_at.max(MIN_COMPACTION) {
+            // Evicted entries and replaced tokens leave deadlines behind, each holding its
+            // entry's allocation through a `Weak`: drop them all, amortised O(1) per push.
+            schedule.deadlines.retain(|Reverse(deadline)| deadline.is_current());
+            schedule.compact_at = schedule.deadlines.len() * 2;
         }
-        true
+        if schedule.running {
+            drop(schedule);
+            if earliest {
+                self.wake.notify_one();
+            }
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        schedule.running = true;
+        drop(schedule);
+        // The guard exists before the task is first polled: a runtime dropped before then
+        // still marks the schedule as not running, so the next runtime starts a scheduler.
+        runtime.spawn(scheduler(SchedulerGuard {
+            shared: Arc::clone(self),
+            armed: true,
+        }));
     }
 }
 
-/// Ends the schedule if the scheduler task ends without saying so itself (its runtime shut
-/// down): nobody watches those expiries any more, so none of those tokens may be served.
-pub(super) struct SchedulerGuard {
-    pub(super) shared: Arc<Shared>,
-    pub(super) armed: bool,
+/// Marks the schedule as not running if the scheduler task ends without saying so itself
+/// (its runtime shut down), so that a later runtime starts a new one.
+struct SchedulerGuard {
+    shared: Arc<Shared>,
+    armed: bool,
 }
 
 impl Drop for SchedulerGuard {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let mut schedule = self.shared.lock_schedule();
-        schedule.running = false;
-        for Reverse(deadline) in schedule.deadlines.drain() {
-            if let Some(entry) = deadline.entry.upgrade() {
-                entry.servable.store(false, Ordering::Release);
-            }
+        if self.armed {
+            self.shared.lock_schedule().running = false;
         }
     }
 }
 
 /// One task per cache: sleeps until the earliest deadline (or until an earlier one arrives),
 /// then hands due deadlines to short-lived jobs. Ends when no deadline is left.
-pub(super) async fn scheduler(mut guard: SchedulerGuard) {
+async fn scheduler(mut guard: SchedulerGuard) {
     let shared = Arc::clone(&guard.shared);
     loop {
         let (due, next) = {
@@ -158,8 +208,7 @@ pub(super) async fn scheduler(mut guard: SchedulerGuard) {
         };
         for deadline in due {
             if let Some(entry) = deadline.entry.upgrade() {
-                let job = JobGuard { entry, armed: true };
-                tokio::spawn(run_deadline(job, deadline.generation, deadline.action));
+                tokio::spawn(run_deadline(entry, deadline.generation, deadline.action));
             }
         }
         if let Some(at) = next {
@@ -170,100 +219,165 @@ pub(super) async fn scheduler(mut guard: SchedulerGuard) {
     }
 }
 
-/// Clears the entry's flag if its job is dropped mid-way (runtime shut down).
-pub(super) struct JobGuard {
-    pub(super) entry: Arc<Entry>,
-    pub(super) armed: bool,
-}
-
-impl Drop for JobGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.entry.servable.store(false, Ordering::Release);
-        }
-    }
-}
-
-/// Refreshes, or expires, one entry's token if it is still the one the deadline was for.
-pub(super) async fn run_deadline(mut job: JobGuard, generation: u64, action: Action) {
-    let entry = Arc::clone(&job.entry);
+/// Refreshes, or retires, one entry's token if it is still the one the deadline was for.
+async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
     let mut state = entry.refresh.lock().await;
     if entry.token_generation.load(Ordering::Acquire) != generation {
-        job.armed = false; // a newer token was installed and scheduled its own deadline
-        return;
+        return; // a newer token was installed and scheduled its own deadline
     }
     match action {
         Action::Expire => {
-            tracing::debug!(key = ?entry.key, "token expired without a successful refresh");
-            entry.servable.store(false, Ordering::Release);
+            tracing::debug!(key = ?entry.key, "token expired without a refresh");
+            entry.retire();
+        }
+        Action::Refresh if !entry.read.swap(false, Ordering::AcqRel) => {
+            // Nobody asked for the token since it was fetched: refreshing it would cost a
+            // request for nothing (100k idle users would cost B2C ~55 requests/s for ever).
+            tracing::debug!(key = ?entry.key, "idle since the last refresh: letting the token expire");
+            entry.schedule_expiry(generation);
         }
         Action::Refresh => {
+            let Some(credential) = entry.credential() else {
+                return;
+            };
             tracing::debug!(key = ?entry.key, "proactive refresh");
-            let result = Box::pin(entry.fetch(&mut state)).await;
-            if let Err(error) = Box::pin(entry.finish(&mut state, result)).await {
+            let result = Box::pin(entry.fetch(&mut state, &credential)).await;
+            if let Err(error) = Box::pin(entry.finish(&mut state, &credential, result)).await {
                 entry.schedule_retry(&mut state, generation, &error);
             }
         }
     }
-    job.armed = false;
 }
 
 /// The original grant of a source, used again when no refresh token works.
-#[derive(Clone)]
 pub(super) enum SourceGrant {
     ClientCredentials,
-    /// Username and password, behind one pointer so that client-credentials entries, the
-    /// common case for daemons, do not carry room for them.
-    Password(Arc<(String, Password)>),
+    Password { username: String, password: Password },
+}
+
+/// What a source proves itself with: its client (and so its client secret), its grant, and
+/// their keyed fingerprint. Shared by the source and, once it earned a token, the entry.
+pub(super) struct Credential {
+    pub(super) client: Client,
+    pub(super) grant: SourceGrant,
+    pub(super) fingerprint: u64,
+}
+
+/// A token as served: with the fingerprint of the credential that earned it and its expiry
+/// on the hit path's clocks, swapped in and out as one.
+pub(super) struct Installed {
+    token: Token,
+    fingerprint: u64,
+    expiry: Expiry,
+}
+
+/// The result of the last fetch, for the callers that waited through it.
+struct Outcome {
+    fingerprint: u64,
+    result: Result<Token>,
+}
+
+/// A failed fetch, answered from memory until `until`.
+struct Failure {
+    fingerprint: u64,
+    /// The entry's invalidation count when it was recorded: `invalidate` forgets it.
+    epoch: u64,
+    error: Error,
+    until: Instant,
+    backoff: Duration,
 }
 
 #[derive(Default)]
 pub(super) struct RefreshState {
-    pub(super) refresh_token: Option<RefreshToken>,
+    /// The newest refresh token, with the fingerprint of the credential it was issued to.
+    refresh_token: Option<(u64, RefreshToken)>,
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
-    pub(super) fetch_generation: u64,
-    pub(super) last_error: Option<Box<Error>>,
+    fetch_generation: u64,
+    last: Option<Outcome>,
+    failures: Vec<Failure>,
+    /// When the last successful fetch happened, for which credential, in which epoch.
+    last_success: Option<(u64, Instant, u64)>,
     /// Wait before the next background retry; zero until a background refresh fails.
-    pub(super) backoff: Duration,
+    backoff: Duration,
 }
 
 pub(super) struct Entry {
     pub(super) key: CacheKey,
-    pub(super) client: Client,
     pub(super) shared: Arc<Shared>,
-    pub(super) current: ArcSwapOption<Token>,
-    /// True while `current` may be served. Set after `current` is stored (Release), read
-    /// before it is loaded (Acquire).
-    pub(super) servable: AtomicBool,
+    current: ArcSwapOption<Installed>,
+    /// CLOCK reference bit for eviction.
     pub(super) referenced: AtomicBool,
+    /// Read since the last refresh: only such entries are refreshed ahead of expiry.
+    pub(super) read: AtomicBool,
     /// Mirrors `RefreshState::fetch_generation` for callers about to wait.
-    pub(super) fetch_generation: AtomicU64,
+    fetch_generation: AtomicU64,
     /// Bumped whenever `current` changes; deadlines carry the value they were made for.
-    pub(super) token_generation: AtomicU64,
-    pub(super) grant: Mutex<SourceGrant>,
+    token_generation: AtomicU64,
+    /// Bumped by `invalidate`: failures remembered before it are forgotten.
+    invalidations: AtomicU64,
+    /// The credential that earned the current token: background refreshes use it.
+    credential: Mutex<Option<Arc<Credential>>>,
+    /// When an API's rejection last forced a refresh (see `invalidate_rejected`).
+    forced_refresh_at: Mutex<Option<Instant>>,
     /// Single flight: every fetch, by a caller or a refresh job, holds this.
-    pub(super) refresh: tokio::sync::Mutex<RefreshState>,
+    refresh: tokio::sync::Mutex<RefreshState>,
 }
 
 impl Entry {
-    pub(super) fn lock_grant(&self) -> MutexGuard<'_, SourceGrant> {
-        crate::sync::lock(&self.grant)
+    pub(super) fn new(key: CacheKey, shared: Arc<Shared>) -> Self {
+        Self {
+            key,
+            shared,
+            current: ArcSwapOption::empty(),
+            // Unreferenced until used: a key created and never asked for goes first.
+            referenced: AtomicBool::new(false),
+            read: AtomicBool::new(false),
+            fetch_generation: AtomicU64::new(0),
+            token_generation: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            credential: Mutex::new(None),
+            forced_refresh_at: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(RefreshState::default()),
+        }
     }
 
-    /// `f` on the current token if it may be served: the whole hit path, shared by callers
-    /// (`TokenSource::with_cached`) and by the slow path's re-check.
+    fn credential(&self) -> Option<Arc<Credential>> {
+        crate::sync::lock(&self.credential).clone()
+    }
+
+    /// `f` on the current token if it may be served to a source with `fingerprint`: the
+    /// whole hit path, shared by callers (`TokenSource::with_cached`) and by the slow
+    /// path's re-check. Expiry is checked here, on every hit, so that nothing depends on
+    /// the scheduler having run.
     #[inline]
-    pub(super) fn with_servable<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
-        if !self.servable.load(Ordering::Acquire) {
+    pub(super) fn with_servable<R>(&self, fingerprint: u64, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        let current = self.current.load();
+        let installed = current.as_deref()?;
+        // One word compared with one instruction: no early exit that could leak timing.
+        if installed.fingerprint != fingerprint || !installed.expiry.is_live() {
             return None;
         }
-        self.current.load().as_deref().map(f)
+        Some(f(&installed.token))
     }
 
-    pub(super) fn invalidate(&self) {
-        self.servable.store(false, Ordering::Release);
+    /// Whether `token` is the one currently installed.
+    pub(super) fn holds(&self, token: &Token) -> bool {
+        self.current
+            .load()
+            .as_deref()
+            .is_some_and(|installed| installed.token.same_as(token))
+    }
+
+    /// Stops serving the current token (it expired unrefreshed).
+    fn retire(&self) {
         self.current.store(None);
         self.token_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Drops the token and forgets remembered failures: the next call fetches.
+    pub(super) fn invalidate(&self) {
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        self.retire();
         if let Some(store) = self.shared.store.clone() {
             let key = self.key.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -272,40 +386,99 @@ impl Entry {
         }
     }
 
-    /// The slow path: wait for the fetch in flight or do it.
-    pub(super) async fn acquire(self: &Arc<Self>) -> Result<Token> {
+    /// An API rejected `token`. Drops it if it is still current, unless a rejection already
+    /// forced a refresh within `cooldown`: then the fresh token is not the problem, and
+    /// dropping it again would only drain the token endpoint. Returns whether asking the
+    /// source again can give a different token.
+    pub(super) fn invalidate_rejected(&self, token: &Token, cooldown: Duration) -> bool {
+        if !self.holds(token) {
+            return true; // already replaced by another caller
+        }
+        let mut forced = crate::sync::lock(&self.forced_refresh_at);
+        if forced.is_some_and(|at| at.elapsed() < cooldown) {
+            tracing::debug!(key = ?self.key, "the API rejected a token fetched moments ago: keeping it");
+            return false;
+        }
+        *forced = Some(Instant::now());
+        drop(forced);
+        self.invalidate();
+        true
+    }
+
+    /// The slow path: wait for the fetch in flight or do it, for this source's credential.
+    pub(super) async fn acquire(self: &Arc<Self>, credential: &Arc<Credential>) -> Result<Token> {
+        let fingerprint = credential.fingerprint;
         let seen_generation = self.fetch_generation.load(Ordering::Acquire);
         let mut state = self.refresh.lock().await;
-        if let Some(token) = self.with_servable(Token::clone) {
+        if let Some(token) = self.with_servable(fingerprint, Token::clone) {
             return Ok(token);
         }
         if state.fetch_generation != seen_generation {
-            if let Some(error) = &state.last_error {
-                return Err(Error::clone(error));
+            // A fetch finished while this caller waited: take its result, token or error,
+            // even a token that is already unservable (it is what the server gave).
+            if let Some(last) = state.last.as_ref().filter(|last| last.fingerprint == fingerprint) {
+                return last.result.clone();
             }
         }
-        if let Some(token) = self.load_from_store().await {
-            self.install(&mut state, token.clone());
+        let now = Instant::now();
+        let epoch = self.invalidations.load(Ordering::Acquire);
+        let remembered = state
+            .failures
+            .iter()
+            .find(|failure| failure.fingerprint == fingerprint && failure.epoch == epoch && now < failure.until);
+        if let Some(failure) = remembered {
+            return Err(failure.error.clone());
+        }
+        if let Some((_, at, _)) = state
+            .last_success
+            .filter(|&(fp, _, success_epoch)| fp == fingerprint && success_epoch == epoch)
+        {
+            let next = at + MIN_FETCH_INTERVAL;
+            if now < next {
+                return Err(Error::UnusableToken(format!(
+                    "the token endpoint issued a token with no usable lifetime (expires_in 0, or an expiry already past): not asking again for {} ms; check the server's token lifetime and the clocks",
+                    next.saturating_duration_since(now).as_millis()
+                )));
+            }
+        }
+        if let Some(token) = self.load_from_store(credential).await {
+            self.install(&mut state, credential, token.clone());
             return Ok(token);
         }
         tracing::debug!(key = ?self.key, "token cache miss: fetching");
-        let result = self.fetch(&mut state).await;
-        self.finish(&mut state, result).await
+        let result = self.fetch(&mut state, credential).await;
+        self.finish(&mut state, credential, result).await
     }
 
-    /// A stored token that is not yet due for refresh.
-    pub(super) async fn load_from_store(&self) -> Option<Token> {
-        let token = self.shared.store.as_ref()?.load(&self.key).await?;
+    /// A stored token that is not yet due for refresh. Stores hold no credential
+    /// fingerprints yet, so a stored token is taken only by the credential that already
+    /// earned this entry's tokens, or for an entry that has none.
+    async fn load_from_store(&self, credential: &Credential) -> Option<Token> {
+        let store = self.shared.store.as_ref()?;
+        if self
+            .credential()
+            .is_some_and(|owner| owner.fingerprint != credential.fingerprint)
+        {
+            return None;
+        }
+        let token = store.load(&self.key).await?;
         let (refresh_at, _) = self.refresh_times(&token);
         (Instant::now() < refresh_at).then_some(token)
     }
 
-    /// One fetch: the refresh token if there is one, the original grant otherwise or when
-    /// the refresh token is no longer accepted (`invalid_grant`). Never more than one of each.
-    pub(super) async fn fetch(&self, state: &mut RefreshState) -> Result<Token> {
-        if let Some(refresh_token) = state.refresh_token.clone() {
+    /// One fetch with `credential`: its refresh token if it has one, the original grant
+    /// otherwise or when the refresh token is no longer accepted (`invalid_grant`). Never
+    /// more than one of each. Another credential's refresh token is never used: it would
+    /// give a token without checking this credential.
+    async fn fetch(&self, state: &mut RefreshState, credential: &Credential) -> Result<Token> {
+        let refresh_token = state
+            .refresh_token
+            .as_ref()
+            .filter(|(fingerprint, _)| *fingerprint == credential.fingerprint)
+            .map(|(_, token)| token.clone());
+        if let Some(refresh_token) = refresh_token {
             // Refresh tokens here come from ROPC, a public-client grant: redeem without secret.
-            match self.client.refresh(&refresh_token, &self.key.scopes, true).await {
+            match credential.client.refresh(&refresh_token, &self.key.scopes, true).await {
                 Ok(token) => return Ok(token),
                 Err(error) if error.is_invalid_grant() => {
                     tracing::debug!(key = ?self.key, code = ?error.b2c_code(), "refresh token rejected: using the original grant");
@@ -314,92 +487,167 @@ impl Entry {
                 Err(error) => return Err(error),
             }
         }
-        let grant = self.lock_grant().clone();
-        match grant {
-            SourceGrant::ClientCredentials => self.client.acquire_token_by_client_credentials(&self.key.scopes).await,
-            SourceGrant::Password(user) => {
-                let (username, password) = &*user;
-                self.client
+        match &credential.grant {
+            SourceGrant::ClientCredentials => {
+                credential
+                    .client
+                    .acquire_token_by_client_credentials(&self.key.scopes)
+                    .await
+            }
+            SourceGrant::Password { username, password } => {
+                credential
+                    .client
                     .acquire_token_by_password(username, password, &self.key.scopes)
                     .await
             }
         }
     }
 
-    pub(super) async fn finish(self: &Arc<Self>, state: &mut RefreshState, result: Result<Token>) -> Result<Token> {
+    async fn finish(
+        self: &Arc<Self>,
+        state: &mut RefreshState,
+        credential: &Arc<Credential>,
+        result: Result<Token>,
+    ) -> Result<Token> {
+        let fingerprint = credential.fingerprint;
+        let now = Instant::now();
+        let epoch = self.invalidations.load(Ordering::Acquire);
         state.fetch_generation += 1;
         self.fetch_generation.store(state.fetch_generation, Ordering::Release);
+        state.last = Some(Outcome {
+            fingerprint,
+            result: result.clone(),
+        });
         match result {
             Ok(token) => {
-                state.last_error = None;
+                state.failures.retain(|failure| failure.fingerprint != fingerprint);
                 state.backoff = Duration::ZERO;
+                state.last_success = Some((fingerprint, now, epoch));
                 if let Some(store) = &self.shared.store {
                     store.save(&self.key, &token).await;
                 }
-                self.install(state, token.clone());
+                self.install(state, credential, token.clone());
                 Ok(token)
             }
             Err(error) => {
-                state.last_error = Some(Box::new(error.clone()));
+                let config = &self.shared.config;
+                let previous = state
+                    .failures
+                    .iter()
+                    .position(|failure| failure.fingerprint == fingerprint && failure.epoch == epoch)
+                    .map(|at| state.failures.remove(at));
+                let backoff = previous.map_or(config.retry_backoff, |failure| {
+                    failure.backoff.saturating_mul(2).min(config.max_backoff)
+                });
+                if state.failures.len() >= MAX_REMEMBERED_FAILURES {
+                    state.failures.remove(0);
+                }
+                state.failures.push(Failure {
+                    fingerprint,
+                    epoch,
+                    error: error.clone(),
+                    until: now + backoff + crate::jitter::random_below(backoff / 2),
+                    backoff,
+                });
                 Err(error)
             }
         }
     }
 
-    pub(super) fn install(self: &Arc<Self>, state: &mut RefreshState, token: Token) {
-        if let Some(refresh_token) = token.refresh_token() {
+    fn install(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>, token: Token) {
+        let fingerprint = credential.fingerprint;
+        match token.refresh_token() {
             // B2C rotates refresh tokens: always keep the newest.
-            state.refresh_token = Some(refresh_token.clone());
+            Some(refresh_token) => state.refresh_token = Some((fingerprint, refresh_token.clone())),
+            None if state
+                .refresh_token
+                .as_ref()
+                .is_some_and(|(owner, _)| *owner != fingerprint) =>
+            {
+                state.refresh_token = None;
+            }
+            None => {}
         }
         let (refresh_at, expires_at) = self.refresh_times(&token);
-        self.current.store(Some(Arc::new(token)));
+        let remaining = expires_at.saturating_duration_since(Instant::now());
+        let expiry = if remaining.is_zero() {
+            Expiry::EXPIRED
+        } else {
+            Expiry::after(remaining)
+        };
+        *crate::sync::lock(&self.credential) = Some(Arc::clone(credential));
+        self.current.store(Some(Arc::new(Installed {
+            token,
+            fingerprint,
+            expiry,
+        })));
         let generation = self.token_generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let usable = Instant::now() < expires_at
-            && self.shared.schedule(Deadline {
+        if !remaining.is_zero() {
+            self.shared.schedule(Deadline {
                 at: refresh_at,
                 generation,
                 action: Action::Refresh,
                 entry: Arc::downgrade(self),
             });
-        self.servable.store(usable, Ordering::Release);
+        }
+    }
+
+    /// Retires the token at its expiry (on tokio's clock, which tests can move).
+    fn schedule_expiry(self: &Arc<Self>, generation: u64) {
+        let expires_at = self
+            .current
+            .load()
+            .as_deref()
+            .map(|installed| self.refresh_times(&installed.token).1);
+        if let Some(at) = expires_at {
+            self.shared.schedule(Deadline {
+                at,
+                generation,
+                action: Action::Expire,
+                entry: Arc::downgrade(self),
+            });
+        }
     }
 
     /// After a failed background refresh: try again after a growing back-off, or, if the
-    /// token expires first, stop serving it at its expiry.
-    pub(super) fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
+    /// token expires first, retire it at its expiry.
+    fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
         let config = &self.shared.config;
         let backoff = if state.backoff.is_zero() {
             config.retry_backoff
         } else {
             state.backoff
         };
-        state.backoff = (backoff * 2).min(config.max_backoff);
+        state.backoff = backoff.saturating_mul(2).min(config.max_backoff);
+        // The builder caps back-offs at a day, so this cannot overflow an Instant.
         let retry_at = Instant::now() + backoff + crate::jitter::random_below(backoff / 2);
-        let expires_at = self
+        let Some(expires_at) = self
             .current
             .load()
             .as_deref()
-            .map_or_else(Instant::now, |token| self.refresh_times(token).1);
+            .map(|installed| self.refresh_times(&installed.token).1)
+        else {
+            return;
+        };
         let (at, action) = if retry_at >= expires_at {
             tracing::warn!(key = ?self.key, %error, "background refresh failed; the token expires before the next attempt");
             (expires_at, Action::Expire)
         } else {
             tracing::warn!(key = ?self.key, %error, retry_in = ?backoff, "background refresh failed; still serving the valid token");
+            // The demand that triggered this refresh still stands.
+            self.read.store(true, Ordering::Relaxed);
             (retry_at, Action::Refresh)
         };
-        let entry = Arc::downgrade(self);
-        if !self.shared.schedule(Deadline {
+        self.shared.schedule(Deadline {
             at,
             generation,
             action,
-            entry,
-        }) {
-            self.servable.store(false, Ordering::Release);
-        }
+            entry: Arc::downgrade(self),
+        });
     }
 
     /// When to refresh and when the token expires.
-    pub(super) fn refresh_times(&self, token: &Token) -> (Instant, Instant) {
+    fn refresh_times(&self, token: &Token) -> (Instant, Instant) {
         let issued_at = token.issued_at();
         let expires_at = token.expires_at().unwrap_or(issued_at + UNKNOWN_LIFETIME);
         let lifetime = expires_at.saturating_duration_since(issued_at);

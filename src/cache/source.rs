@@ -10,18 +10,38 @@ use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
-use super::refresh::Entry;
+use super::refresh::{Credential, Entry};
 use super::store::{BoxFuture, CacheKey};
 use crate::error::{Error, Result};
 use crate::token::Token;
 
-/// A handle on one cached, self-refreshing token. Cheap to clone; `Send + Sync`.
+/// A handle on one cached, self-refreshing token. Cheap to clone (one `Arc`); `Send + Sync`.
+///
+/// A source is bound to the credential it was made with (the password, or the client's
+/// secret): it is served only tokens that credential earned.
 #[derive(Clone)]
 pub struct TokenSource {
-    pub(super) entry: Arc<Entry>,
+    inner: Arc<SourceInner>,
+}
+
+struct SourceInner {
+    entry: Arc<Entry>,
+    /// Copied out of `credential` so that a hit reads it from this cache line.
+    fingerprint: u64,
+    credential: Arc<Credential>,
 }
 
 impl TokenSource {
+    pub(super) fn new(entry: Arc<Entry>, credential: Credential) -> Self {
+        Self {
+            inner: Arc::new(SourceInner {
+                entry,
+                fingerprint: credential.fingerprint,
+                credential: Arc::new(credential),
+            }),
+        }
+    }
+
     /// A valid token: the cached one when there is one (no I/O, no lock), otherwise fetched,
     /// with concurrent callers sharing one request.
     ///
@@ -47,21 +67,29 @@ impl TokenSource {
     #[inline(never)]
     #[cold]
     fn fetch_boxed(&self) -> BoxFuture<'_, Result<Token>> {
-        Box::pin(self.entry.acquire())
+        Box::pin(self.inner.entry.acquire(&self.inner.credential))
     }
 
     /// Runs `f` on the cached token, if it can be served now, without cloning it: no
     /// reference count is touched, so many threads reading one hot token do not contend.
     /// Keep `f` short; the token cannot be replaced while a thread is inside it.
+    ///
+    /// "Can be served" is checked on every call: the token was earned by this source's
+    /// credential and has not expired, on a clock that also counts time the machine spent
+    /// suspended, whether or not the cache's background task has run.
     #[inline]
     pub fn with_cached<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
-        let entry = &*self.entry;
-        // CLOCK reference bit: read first so that hits on a hot key do not keep writing
-        // the cache line.
+        let inner = &*self.inner;
+        let entry = &*inner.entry;
+        // CLOCK reference bit and the "read since refresh" bit: read first so that hits on
+        // a hot key do not keep writing the cache line.
         if !entry.referenced.load(Ordering::Relaxed) {
             entry.referenced.store(true, Ordering::Relaxed);
         }
-        entry.with_servable(f)
+        if !entry.read.load(Ordering::Relaxed) {
+            entry.read.store(true, Ordering::Relaxed);
+        }
+        entry.with_servable(inner.fingerprint, f)
     }
 
     /// The cached token if it can be served now, without waiting or I/O.
@@ -79,28 +107,39 @@ impl TokenSource {
         self.token().await?.authorization_header()
     }
 
-    /// Drops the cached token if it is `rejected` (the one an API just refused). If another
-    /// caller already replaced it, nothing happens: the newer token is kept.
-    pub fn invalidate_if_current(&self, rejected: &Token) {
-        let current = self.entry.current.load();
-        let same = current.as_deref().is_some_and(|token| token.same_as(rejected));
-        if same {
-            self.entry.invalidate();
-        }
+    /// An API refused `rejected` (HTTP 401): drops it if it is still the cached token, so
+    /// that the next [`TokenSource::token`] fetches a new one. Returns whether asking again
+    /// can give a different token, i.e. whether replaying the request is worth it.
+    ///
+    /// If another caller already replaced the token, nothing is dropped (the newer token is
+    /// kept) and the answer is `true`. If a rejection already forced a refresh within the
+    /// cache's rejection cooldown ([`crate::TokenCacheBuilder::rejection_cooldown`], 30 s by
+    /// default), the fresh token is kept and the answer is `false`: the API refuses it for
+    /// some other reason, and refreshing again would only drain the token endpoint.
+    pub fn invalidate_if_current(&self, rejected: &Token) -> bool {
+        let entry = &self.inner.entry;
+        entry.invalidate_rejected(rejected, entry.shared.config.rejection_cooldown)
     }
 
     /// The key this source serves.
     #[must_use]
     pub fn key(&self) -> &CacheKey {
-        &self.entry.key
+        &self.inner.entry.key
+    }
+}
+
+impl TokenSource {
+    /// Whether a token would be served now, without touching the CLOCK bits.
+    fn with_servable_peek(&self) -> bool {
+        self.inner.entry.with_servable(self.inner.fingerprint, |_| ()).is_some()
     }
 }
 
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
-            .field("key", &self.entry.key)
-            .field("servable", &self.entry.servable.load(Ordering::Relaxed))
+            .field("key", &self.inner.entry.key)
+            .field("cached", &self.with_servable_peek())
             .finish()
     }
 }

@@ -91,6 +91,10 @@ impl Client {
         &self.inner.cache_identity
     }
 
+    pub(crate) fn client_secret(&self) -> Option<&ClientSecret> {
+        self.inner.client_secret.as_ref()
+    }
+
     /// Whether a client secret is configured.
     #[must_use]
     pub fn is_confidential(&self) -> bool {

@@ -265,7 +265,17 @@ impl Middleware for BearerAuth {
             ?description,
             "API answered 401: refreshing the token and retrying once"
         );
-        source.invalidate_if_current(&token);
+        if !source.invalidate_if_current(&token) {
+            // A rejection forced a refresh moments ago: this token is fresh, so the API
+            // refuses it for another reason. Another refresh would only drain the token
+            // endpoint; the 401 goes to the caller.
+            tracing::warn!(
+                ?error,
+                ?description,
+                "API answered 401 to a token fetched moments ago after another 401: not refreshing again"
+            );
+            return Ok(response);
+        }
         let (_, header) = bearer(&source).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await

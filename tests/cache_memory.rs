@@ -1,0 +1,76 @@
+//! Eviction frees memory (issue 10, item 5): with `max_entries(100)`, 20,000 distinct keys,
+//! each with an installed token and a pending refresh deadline, leave the heap bounded by
+//! the 100 entries kept, not by the 20,000 seen. A counting allocator measures live bytes.
+//!
+//! Its own test binary: the global allocator counts every allocation in the process.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{MemoryStore, RetryPolicy, Scopes, TokenCache, TokenStore};
+
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[tokio::test(flavor = "current_thread")]
+async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let token = daemon
+        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
+        .await
+        .unwrap();
+    // Tokens come from a store, so 20,000 keys cost no network round trips.
+    let store = Arc::new(MemoryStore::new());
+    let cache = TokenCache::builder().max_entries(100).store(store.clone()).build();
+    let churn = |range: std::ops::Range<usize>| {
+        let (cache, daemon, token, store, tenant) = (&cache, &daemon, &token, &store, &tenant);
+        async move {
+            for i in range {
+                let scopes = Scopes::new([tenant.api_scope(&format!("s{i}"))]).unwrap();
+                let source = cache.client_credentials(daemon, &scopes);
+                store.save(source.key(), token).await;
+                source.token().await.unwrap();
+                store.remove(source.key()).await;
+                if i % 3 == 0 {
+                    cache.invalidate(source.key());
+                }
+            }
+        }
+    };
+    churn(0..2_000).await; // warm up: the cache is full, allocator pools settled
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    churn(2_000..22_000).await;
+    let grown = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    println!(
+        "live heap grew by {grown} B over 20,000 keys ({} B/key)",
+        grown / 20_000
+    );
+    assert_eq!(cache.len(), 100);
+    // Bounded by the 100 kept entries (about 0.5 KiB each), not by the keys seen.
+    assert!(grown < 64 * 1024, "heap grew by {grown} B over 20,000 evicted keys");
+    assert_eq!(tenant.total_token_requests(), 1);
+}
