@@ -142,9 +142,18 @@ impl Token {
     /// `request.header(AUTHORIZATION, token.authorization_header()?)`.
     ///
     /// # Errors
-    /// [`Error::UnusableToken`] if the token has no access token (only `openid`/`offline_access`
-    /// were requested) or its characters cannot go in a header.
+    /// [`Error::UnusableToken`] if the token is not a bearer token (`token_type` other than
+    /// `Bearer`), has no access token (only `openid`/`offline_access` were requested) or its
+    /// characters cannot go in a header.
     pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        if !self.is_bearer() {
+            // A `mac` or `pop` token sent as a bearer token would be refused at best, and
+            // misused at worst: it needs a proof the SDK does not compute.
+            return Err(Error::UnusableToken(format!(
+                "the token type is {:?}, not Bearer: it cannot be sent as a bearer token",
+                self.token_type()
+            )));
+        }
         let access = self.access_token().ok_or_else(|| {
             Error::UnusableToken(
                 "the token has no access token: request a resource scope (an API scope or the client ID)".into(),
@@ -261,10 +270,43 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     Some((error, description))
 }
 
+/// A JSON object whose keys are unique: `{"expires_in":3600,"expires_in":0}` is ambiguous
+/// (parsers disagree on which one wins), so it is refused rather than guessed at.
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&key) {
+                        // The marker is matched below; the key itself is not repeated.
+                        return Err(serde::de::Error::custom(DUPLICATE_KEY));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+const DUPLICATE_KEY: &str = "b2c-token: duplicate key";
+
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, UnexpectedKind> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(UnexpectedKind::InvalidField {
+    // A leading UTF-8 byte order mark is harmless; some servers send one.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    match serde_json::from_slice::<UniqueObject>(body) {
+        Ok(UniqueObject(map)) => Ok(map),
+        Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => Err(UnexpectedKind::DuplicateField),
+        Err(e) if e.classify() == serde_json::error::Category::Data => Err(UnexpectedKind::InvalidField {
             field: "(body)",
             expected: "a JSON object",
         }),

@@ -428,7 +428,13 @@ async fn basic_client_auth_fails_like_b2c() {
 #[tokio::test]
 async fn fault_knobs() {
     let tenant = FakeTenant::start().await.unwrap();
-    let client = no_retries(support::fake_public(&tenant, defaults::ROPC_POLICY).timeout(Duration::from_millis(500)));
+    // The lockout rails would answer repeats of a password whose reply was lost from memory;
+    // this test is about the tenant's knobs, so every call must reach it.
+    let client = no_retries(
+        support::fake_public(&tenant, defaults::ROPC_POLICY)
+            .timeout(Duration::from_millis(500))
+            .remember_rejected_credentials(Duration::ZERO),
+    );
     let empty = Scopes::empty();
     let run = || sign_in(&client, &empty);
 

@@ -3,6 +3,9 @@
 //!
 //! Ignored by default. Run (results in docs/reliability.md):
 //! `SOAK_SECS=180 cargo test --release --all-features --test soak -- --ignored --nocapture`
+//!
+//! Two modes: 1,000 tasks on a multi-thread runtime, and one thread driving a kept
+//! `current_thread` runtime only through `block_on` (where the scheduler rarely runs).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,4 +124,59 @@ async fn thousand_tasks_on_one_second_tokens() {
     let settled = samples[samples.len().min(2) - 1];
     let last = *samples.last().unwrap();
     assert!(last <= settled + settled / 5 + 4096, "memory stays flat: {samples:?}");
+}
+
+/// The second mode: a kept `current_thread` runtime driven only by `block_on(source.token())`
+/// from a plain thread, as sync wrappers do. The cache's scheduler runs only inside those
+/// calls, so refresh-ahead rarely happens; what must hold is that no expired token is ever
+/// served and that misses fetch once per lifetime, not per call.
+#[test]
+#[ignore = "minutes long; see the file's docs for the command"]
+fn block_on_driven_runtime_on_one_second_tokens() {
+    let seconds: u64 = std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(180);
+    let lifetime = Duration::from_secs(1);
+    let tenant_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tenant = tenant_runtime
+        .block_on(FakeTenant::builder().access_token_lifetime(lifetime).start())
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = TokenCache::new();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .build()
+        .unwrap();
+    let source = cache.client_credentials(&daemon, &Scopes::new([tenant.api_default_scope()]).unwrap());
+    let started = Instant::now();
+    let (mut calls, mut expired_served) = (0u64, 0u64);
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let token = runtime.block_on(source.token()).expect("a token");
+        if token.is_expired() {
+            expired_served += 1;
+        }
+        calls += 1;
+        // Irregular gaps, so that calls land at every point of a token's life.
+        std::thread::sleep(Duration::from_millis(7 + calls % 29));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests = tenant.total_token_requests() as f64;
+    println!(
+        "block_on mode: {calls} calls in {elapsed:.0} s; {requests} token requests ({:.2} per lifetime); expired tokens served: {expired_served}",
+        requests / (elapsed / lifetime.as_secs_f64())
+    );
+    assert_eq!(expired_served, 0, "never an expired token");
+    assert!(
+        requests <= 2.0 * elapsed / lifetime.as_secs_f64() + 4.0,
+        "at most a fetch and a refresh per lifetime"
+    );
 }

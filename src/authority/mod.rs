@@ -126,6 +126,22 @@ impl Authority {
         self.policy.as_ref()
     }
 
+    /// Whether this is an Azure AD B2C authority: built from tenant + policy, or a token URL
+    /// on `*.b2clogin.com`/`*.b2clogin.cn`, with a `p=` policy, or with a `B2C_1…` policy
+    /// segment. B2C-only conventions (ROPC's default scope naming the client ID) apply only
+    /// then.
+    #[must_use]
+    pub fn is_b2c(&self) -> bool {
+        let host = self.host().to_ascii_lowercase();
+        self.policy.is_some()
+            || host.ends_with(".b2clogin.com")
+            || host.ends_with(".b2clogin.cn")
+            || self
+                .token_endpoint
+                .path_segments()
+                .is_some_and(|mut segments| segments.any(|s| s.to_ascii_lowercase().starts_with("b2c_1")))
+    }
+
     /// The token endpoint's host, for logs.
     #[must_use]
     pub fn host(&self) -> &str {

@@ -13,7 +13,7 @@
 //! Exit codes: 0 success, 2 usage or configuration, 3 the server rejected the request,
 //! 4 transport failure, throttling or an unexpected response.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
 use b2c_token::{
@@ -51,6 +51,11 @@ struct Cli {
     /// Log the requests (never secrets) to standard error.
     #[arg(short, long, global = true)]
     verbose: bool,
+
+    /// Also trust the CA certificate(s) in this PEM file, for a token endpoint behind a
+    /// private CA (the system's roots stay trusted).
+    #[arg(long, env = "B2C_CA_FILE", global = true)]
+    ca_file: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     grant: GrantCommand,
@@ -98,6 +103,10 @@ enum GrantCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Also send the client secret (B2C_CLIENT_SECRET), for servers that require a
+        /// confidential client for ROPC such as Entra ID. Never for B2C.
+        #[arg(long)]
+        confidential: bool,
     },
     /// Client credentials: secret from B2C_CLIENT_SECRET or --client-secret-stdin.
     ClientCredentials {
@@ -113,6 +122,10 @@ enum GrantCommand {
         /// Read the refresh token from the first line of standard input.
         #[arg(long)]
         refresh_token_stdin: bool,
+        /// Send the client secret (if B2C_CLIENT_SECRET is set) with HTTP Basic instead of
+        /// in the form body (not for B2C).
+        #[arg(long)]
+        basic_auth: bool,
     },
 }
 
@@ -127,6 +140,8 @@ impl From<Error> for Failure {
         let code = match &error {
             Error::Config(_) => 2,
             Error::Rejected(_) => 3,
+            // An empty 400/401/403 is a refusal all the same, just without the words.
+            Error::UnexpectedResponse(response) if matches!(response.status(), Some(400 | 401 | 403)) => 3,
             _ => 4,
         };
         let mut message = format!("error: {error}");
@@ -135,11 +150,11 @@ impl From<Error> for Failure {
             let code = rejection
                 .b2c_code()
                 .map_or_else(|| rejection.error().to_owned(), |c| c.to_string());
-            message.push_str(&format!(
-                "\n  code: {code}\n  message: {}\n  fix: {}",
-                rejection.message(),
-                rejection.hint()
-            ));
+            message.push_str(&format!("\n  code: {code}"));
+            if !rejection.message().is_empty() {
+                message.push_str(&format!("\n  message: {}", rejection.message()));
+            }
+            message.push_str(&format!("\n  fix: {}", rejection.hint()));
             if let Some(id) = rejection.correlation_id() {
                 message.push_str(&format!("\n  correlation ID: {id}"));
             }
@@ -194,13 +209,22 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         Some(scope) => Scopes::parse(scope)?,
         None => Scopes::empty(),
     };
-    let builder = Client::builder(authority, &client_id);
+    let mut builder = Client::builder(authority, &client_id);
+    if let Some(path) = &cli.ca_file {
+        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read the CA file {}: {e}", path.display())))?;
+        builder = builder.add_root_certificate(&pem);
+    }
     let token = match &cli.grant {
         GrantCommand::Password {
             username,
             password_stdin,
+            confidential,
         } => {
             let password = secret("B2C_PASSWORD", *password_stdin, "password")?;
+            if *confidential {
+                let client_secret = secret("B2C_CLIENT_SECRET", false, "client secret")?;
+                builder = builder.client_secret(client_secret).confidential_password_grant(true);
+            }
             builder
                 .build()?
                 .acquire_token_by_password(username, &Password::new(password), &scopes)
@@ -223,11 +247,16 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 .acquire_token_by_client_credentials(&scopes)
                 .await?
         }
-        GrantCommand::Refresh { refresh_token_stdin } => {
+        GrantCommand::Refresh {
+            refresh_token_stdin,
+            basic_auth,
+        } => {
             let refresh = secret("B2C_REFRESH_TOKEN", *refresh_token_stdin, "refresh token")?;
-            let mut builder = builder;
             if let Some(secret) = std::env::var("B2C_CLIENT_SECRET").ok().filter(|s| !s.is_empty()) {
                 builder = builder.client_secret(secret);
+            }
+            if *basic_auth {
+                builder = builder.client_authentication(ClientAuthentication::Basic);
             }
             builder
                 .build()?
@@ -247,7 +276,25 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         eprintln!("note: claims decoded without verifying the signature");
         return decode_claims(access.expose_secret());
     }
-    Ok(access.expose_secret().to_owned())
+    let access = access.expose_secret();
+    if !is_b64token(access) {
+        // Printed into `curl -H "Authorization: Bearer $(b2c-token …)"`, a CR/LF or space
+        // would inject a header: print nothing rather than that.
+        return Err(Failure {
+            code: 4,
+            message: "error: the server's access token is not a valid bearer token (RFC 6750 b64token: letters, digits and -._~+/ then =): not printing it".into(),
+        });
+    }
+    Ok(access.to_owned())
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 /// The authority from typed flags, each setting not given as a flag read from its variable.
@@ -301,14 +348,25 @@ fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
     Ok(builder.build()?)
 }
 
+/// The most bytes read from standard input for a secret: secrets are short, and an endless
+/// or huge input must not eat memory.
+const MAX_STDIN_SECRET: u64 = 64 * 1024;
+
 /// A secret from standard input (first line) or from an environment variable, never argv.
 fn secret(variable: &str, from_stdin: bool, what: &str) -> Result<String, Failure> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .lock()
+            .take(MAX_STDIN_SECRET + 1)
             .read_line(&mut line)
             .map_err(|e| usage(format!("cannot read the {what} from standard input: {e}")))?;
+        if line.len() as u64 > MAX_STDIN_SECRET {
+            return Err(usage(format!(
+                "the {what} on standard input is longer than {} KiB: pass the secret alone on the first line",
+                MAX_STDIN_SECRET / 1024
+            )));
+        }
         let value = line.trim_end_matches(['\r', '\n']).to_owned();
         if value.is_empty() {
             return Err(usage(format!("standard input held no {what}")));

@@ -33,6 +33,10 @@ pub(crate) struct FormSettings<'a> {
     pub(crate) client_secret: Option<&'a ClientSecret>,
     pub(crate) client_authentication: ClientAuthentication,
     pub(crate) send_response_type: bool,
+    /// Send the secret with ROPC and its refresh tokens (`ClientBuilder::confidential_password_grant`).
+    pub(crate) confidential_password_grant: bool,
+    /// Whether the authority is B2C, whose ROPC default scope names the client ID.
+    pub(crate) b2c: bool,
 }
 
 /// Which grant a request uses, for logs, metrics and cache keys.
@@ -109,22 +113,30 @@ impl Grant<'_> {
         let default_scopes;
         let scope_value = if !scopes.is_empty() {
             scopes.as_str()
-        } else if grant.defaults_to_user_scopes() {
+        } else if grant.defaults_to_user_scopes() && settings.b2c {
+            // B2C's documented default: an access token for the app itself.
             default_scopes = format!("openid {} offline_access", settings.client_id);
             default_scopes.as_str()
+        } else if grant.defaults_to_user_scopes() {
+            // Elsewhere a bare client ID is not a scope (`invalid_scope`).
+            "openid offline_access"
         } else {
             return Err(Error::config(
                 "client credentials need a scope such as https://contoso.onmicrosoft.com/api/.default",
             ));
         };
 
-        let secret = match (grant.client_secret_use(), settings.client_secret) {
+        let secret_use = match grant.client_secret_use() {
+            ClientSecretUse::Never if settings.confidential_password_grant => ClientSecretUse::Required,
+            other => other,
+        };
+        let secret = match (secret_use, settings.client_secret) {
             (ClientSecretUse::Never, _) => None,
             (_, Some(secret)) => Some(secret),
             (ClientSecretUse::IfConfigured, None) => None,
             (ClientSecretUse::Required, None) => {
                 return Err(Error::config(
-                    "client credentials need a client secret: set ClientBuilder::client_secret (the secret's value, not its ID)",
+                    "this grant needs a client secret (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID)",
                 ))
             }
         };

@@ -11,7 +11,7 @@ mod transport;
 
 pub use self::grant::ClientAuthentication;
 use self::grant::{FormSettings, Grant};
-use self::lockout::RejectedCredentials;
+use self::lockout::{Flight, RejectedCredentials, MAX_PASSWORD_ATTEMPTS};
 use self::retry::{send_with_retries, RetryPolicy};
 use self::transport::{Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::authority::Authority;
@@ -51,6 +51,7 @@ struct ClientInner {
     client_secret: Option<ClientSecret>,
     client_authentication: ClientAuthentication,
     send_response_type: bool,
+    confidential_password_grant: bool,
     refresh_resource: Option<String>,
     transport: Transport,
     retry: RetryPolicy,
@@ -72,6 +73,8 @@ impl Client {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             remember_rejections: DEFAULT_REMEMBER_REJECTIONS,
+            root_certificates: Vec::new(),
+            confidential_password_grant: false,
         }
     }
 
@@ -104,8 +107,11 @@ impl Client {
     /// Resource-owner password credentials (ROPC): a local account's username and password.
     ///
     /// Empty `scopes` means B2C's documented default, `openid {client_id} offline_access`,
-    /// which returns an access token for the app itself, an ID token and a refresh token.
-    /// ROPC is a public-client flow: the client secret is never sent, even if configured.
+    /// which returns an access token for the app itself, an ID token and a refresh token
+    /// (`openid offline_access` for authorities that are not B2C, see [`Authority::is_b2c`]).
+    /// In B2C, ROPC is a public-client flow: the client secret is never sent, even if
+    /// configured, unless [`ClientBuilder::confidential_password_grant`] asks for it (servers
+    /// such as Entra ID require it for confidential clients).
     ///
     /// # Errors
     /// [`Error::Rejected`] with [`crate::B2cCode::InvalidCredentials`] for a wrong username or
@@ -172,34 +178,54 @@ impl Client {
                 client_secret: inner.client_secret.as_ref(),
                 client_authentication: inner.client_authentication,
                 send_response_type: inner.send_response_type,
+                confidential_password_grant: inner.confidential_password_grant,
+                b2c: inner.authority.is_b2c(),
             },
             scopes,
         )?;
 
-        // Lockout rails: credentials B2C just rejected are not sent again for a while.
-        let remembered_key = match &grant {
-            Grant::Password { username, password } => Some(inner.rejected_credentials.key(
-                inner.authority.token_endpoint().as_str(),
-                &inner.client_id,
-                username,
-                password.expose_secret(),
-            )),
-            _ => None,
+        // Lockout rails: credentials B2C just rejected are not sent again for a while, and
+        // identical requests in flight share one.
+        let Grant::Password { username, password } = &grant else {
+            return send_with_retries(&inner.transport, &inner.retry, &inner.authority, grant.kind(), &request).await;
         };
-        if let Some(error) = remembered_key.and_then(|key| inner.rejected_credentials.check(key)) {
-            tracing::warn!(
-                grant = grant.kind().grant_type(),
-                code = error.b2c_code().map(tracing::field::display),
-                "these credentials were rejected moments ago: not sending them again (B2C locks accounts)"
-            );
-            return Err(error);
+        let rails = &inner.rejected_credentials;
+        let key = rails.key(
+            inner.authority.token_endpoint().as_str(),
+            &inner.client_id,
+            username,
+            password.expose_secret(),
+        );
+        loop {
+            if let Some(error) = rails.check(key) {
+                tracing::warn!(
+                    grant = grant.kind().grant_type(),
+                    code = error.b2c_code().map(tracing::field::display),
+                    "this password was rejected, or its reply lost, moments ago: not sending it again (B2C locks accounts)"
+                );
+                return Err(error);
+            }
+            match rails.join(key) {
+                Flight::Follower(shared) => {
+                    if let Some(result) = RejectedCredentials::wait(shared).await {
+                        return result;
+                    }
+                    // The caller sending it was cancelled: check the memory and try again.
+                }
+                Flight::Leader(leader) => {
+                    let policy = inner
+                        .retry
+                        .max_retries(inner.retry.max_retries.min(MAX_PASSWORD_ATTEMPTS - 1));
+                    let result =
+                        send_with_retries(&inner.transport, &policy, &inner.authority, grant.kind(), &request).await;
+                    if let Err(error) = &result {
+                        rails.record(key, error);
+                    }
+                    leader.finish(&result);
+                    return result;
+                }
+            }
         }
-
-        let result = send_with_retries(&inner.transport, &inner.retry, &inner.authority, grant.kind(), &request).await;
-        if let (Some(key), Err(error)) = (remembered_key, &result) {
-            inner.rejected_credentials.record(key, error);
-        }
-        result
     }
 }
 
@@ -229,6 +255,8 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     retry: RetryPolicy,
     remember_rejections: Duration,
+    root_certificates: Vec<Vec<u8>>,
+    confidential_password_grant: bool,
 }
 
 /// How long rejected ROPC credentials are answered from memory by default.
@@ -295,6 +323,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts the CA certificate(s) in `pem` (one or more `-----BEGIN CERTIFICATE-----`
+    /// blocks), on top of the system's roots: for token endpoints behind a private CA. Checked
+    /// by [`ClientBuilder::build`]; applies to the SDK's own HTTP client only.
+    ///
+    /// ```no_run
+    /// # fn demo(authority: b2c_token::Authority) -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = b2c_token::Client::builder(authority, "client-id")
+    ///     .add_root_certificate(&std::fs::read("/etc/ssl/private-ca.pem")?)
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> Self {
+        self.root_certificates.push(pem.to_vec());
+        self
+    }
+
+    /// Sends the client secret with the password grant (ROPC), for servers that require a
+    /// confidential client there: Microsoft Entra ID does for confidential apps, and strict
+    /// OAuth2 servers refuse ROPC from public clients. Off by default, and wrong for B2C,
+    /// whose ROPC is a public-client flow (AADB2C90084 if the secret is sent). Refresh
+    /// tokens from such a grant are redeemed with the secret too.
+    pub fn confidential_password_grant(mut self, confidential: bool) -> Self {
+        self.confidential_password_grant = confidential;
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// # Errors
@@ -318,9 +372,30 @@ impl ClientBuilder {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be longer than zero"));
         }
+        let mut roots = Vec::new();
+        for pem in &self.root_certificates {
+            roots.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|_| {
+                Error::config(
+                    "the root certificate is not valid PEM: pass the CA's certificate(s), -----BEGIN CERTIFICATE-----",
+                )
+            })?);
+        }
+        if !self.root_certificates.is_empty() && roots.is_empty() {
+            return Err(Error::config("the root certificate PEM holds no certificate"));
+        }
+        if self.http.is_some() && !roots.is_empty() {
+            return Err(Error::config(
+                "add_root_certificate configures the SDK's own HTTP client: with http_client, add the certificate to that reqwest::Client instead",
+            ));
+        }
         let http = match self.http {
             Some(http) => http,
-            None => Transport::default_http_client(self.timeout, self.connect_timeout)?,
+            None => Transport::default_http_client(
+                self.timeout,
+                self.connect_timeout,
+                self.authority.token_endpoint(),
+                roots,
+            )?,
         };
         let cache_identity = Arc::from(format!(
             "{}\n{client_id}",
@@ -334,6 +409,7 @@ impl ClientBuilder {
                 client_secret: self.client_secret,
                 client_authentication: self.client_authentication,
                 send_response_type: self.send_response_type,
+                confidential_password_grant: self.confidential_password_grant,
                 refresh_resource: self.refresh_resource,
                 transport: Transport {
                     http,

@@ -170,6 +170,9 @@ pub(crate) async fn send_with_retries(
     request: &FormRequest<'_>,
 ) -> Result<Token> {
     let started = tokio::time::Instant::now();
+    // The budget is a deadline for the whole call, requests in flight included: a server
+    // that trickles its body cannot stretch a 60 s budget to 88 s.
+    let deadline = started + policy.budget;
     let mut attempts = Attempts::default();
     loop {
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -183,11 +186,19 @@ pub(crate) async fn send_with_retries(
             status = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let error = match transport
-            .send(request, &client_request_id)
-            .instrument(span.clone())
-            .await
-        {
+        let attempt = transport.send(request, &client_request_id).instrument(span.clone());
+        let sent = match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(sent) => sent,
+            Err(_) => Err(Error::transport(
+                format!(
+                    "the call's time budget ({} s, RetryPolicy::budget) ran out",
+                    policy.budget.as_secs_f64()
+                ),
+                true,
+                std::sync::Arc::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+            )),
+        };
+        let error = match sent {
             Ok(token) => {
                 span.record("outcome", "token");
                 return Ok(token);

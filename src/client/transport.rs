@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use url::Url;
 
+use crate::error::server_text::Scrubber;
 use crate::error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 use crate::scope::Scopes;
 use crate::token::{parse_error_body, parse_token_response, SentAt, Token};
@@ -41,13 +42,28 @@ pub(crate) struct FormRequest<'a> {
 
 impl Transport {
     /// The SDK's own HTTP client: rustls, no redirects (a redirect would re-send the form,
-    /// secrets included, to wherever the server points), bounded timeouts.
-    pub(crate) fn default_http_client(timeout: Duration, connect_timeout: Duration) -> Result<reqwest::Client> {
-        reqwest::Client::builder()
+    /// secrets included, to wherever the server points), bounded timeouts, the extra trusted
+    /// roots on top of the system's. For a plain `http://` token endpoint (loopback only) no
+    /// proxy is ever used: a proxy from `HTTP_PROXY` would receive the form, password
+    /// included, in clear text. `https://` goes through a configured proxy as usual.
+    pub(crate) fn default_http_client(
+        timeout: Duration,
+        connect_timeout: Duration,
+        token_endpoint: &Url,
+        extra_roots: Vec<reqwest::Certificate>,
+    ) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
-            .user_agent(USER_AGENT)
+            .user_agent(USER_AGENT);
+        if token_endpoint.scheme() == "http" {
+            builder = builder.no_proxy();
+        }
+        if !extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(extra_roots);
+        }
+        builder
             .build()
             .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))
     }
@@ -81,12 +97,27 @@ impl Transport {
             .await
             .map_err(transport_error)?;
 
+        let scrubber = Scrubber::new(
+            request.secrets.iter().copied(),
+            request
+                .basic_auth
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Basic ")),
+        );
+        if response.url() != request.url {
+            // A caller-supplied client followed a redirect: whatever answered is not the
+            // token endpoint, and its "token" must not be used.
+            return Err(Error::UnexpectedResponse(Box::new(UnexpectedResponse {
+                client_request_id: Some(client_request_id.to_owned()),
+                ..UnexpectedResponse::new(response.status().as_u16(), None, UnexpectedKind::Redirected)
+            })));
+        }
         let status = response.status().as_u16();
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(|v| scrubber.clean(&String::from_utf8_lossy(v.as_bytes())));
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
@@ -107,8 +138,8 @@ impl Transport {
 
         // An OAuth error body is a rejection whatever the status (some servers send 200).
         if let Some((error, description)) = parse_error_body(&body) {
-            let description = scrub(&description, &request.secrets);
-            let error = scrub(&error, &request.secrets);
+            let description = scrubber.clean(&description);
+            let error = scrubber.clean(&error);
             let mut rejection = Rejection::from_oauth_error(status, error, &description);
             rejection.client_request_id = Some(client_request_id.to_owned());
             rejection.retry_after = retry_after;
@@ -127,18 +158,6 @@ impl Transport {
         }
         parse_token_response(&body, request.requested_scopes.clone(), sent).map_err(unexpected)
     }
-}
-
-/// Replaces any secret this request sent with `[REDACTED]`: a server that echoes its input
-/// must not carry a password into an error message.
-fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        if text.contains(secret) {
-            text = text.replace(secret, "[REDACTED]");
-        }
-    }
-    text
 }
 
 enum BodyError {
@@ -160,32 +179,41 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Ve
     Ok(body)
 }
 
-fn transport_error(e: reqwest::Error) -> Error {
+pub(crate) fn transport_error(e: reqwest::Error) -> Error {
     let timed_out = e.is_timeout();
+    if let Some(problem) = certificate_problem(&e) {
+        return Error::certificate(
+            format!(
+                "the token endpoint's TLS certificate was refused ({problem}): if the server uses a private CA, trust it with ClientBuilder::add_root_certificate (the CLI: --ca-file or B2C_CA_FILE); otherwise check the host name and the server's certificate chain"
+            ),
+            std::sync::Arc::new(e.without_url()),
+        );
+    }
     let message = if timed_out {
-        "timed out".to_owned()
+        "timed out"
     } else if e.is_connect() {
-        "could not connect to the token endpoint".to_owned()
+        "could not connect to the token endpoint"
     } else if e.is_body() || e.is_decode() {
-        "connection failed while reading the response".to_owned()
+        "connection failed while reading the response"
     } else if e.is_request() {
-        "could not send the request (connection dropped?)".to_owned()
+        "could not send the request (connection dropped?)"
     } else {
-        "HTTP error".to_owned()
+        "HTTP error"
     };
     Error::transport(message, timed_out, std::sync::Arc::new(e.without_url()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_removes_every_occurrence() {
-        assert_eq!(
-            scrub("bad password hunter2 (hunter2)", &["hunter2"]),
-            "bad password [REDACTED] ([REDACTED])"
-        );
-        assert_eq!(scrub("nothing here", &["", "zz"]), "nothing here");
+/// The certificate problem in a transport error's cause chain, if that is what failed:
+/// rustls reports it deep in the chain (`invalid peer certificate: UnknownIssuer`).
+fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            let problem = text[at..].chars().take(200).collect::<String>();
+            return Some(crate::error::server_text::Scrubber::default().clean(&problem));
+        }
+        cause = error.source();
     }
+    None
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub(crate) mod b2c_code;
 mod rejection;
+pub(crate) mod server_text;
 mod unexpected;
 
 use self::b2c_code::{B2cCode, RetryAdvice};
@@ -72,6 +73,9 @@ pub enum Error {
         message: String,
         /// Whether the failure was a timeout.
         timed_out: bool,
+        /// Whether the server's TLS certificate was refused (not retried: it will be refused
+        /// again until the trust configuration changes).
+        certificate: bool,
         /// The underlying error.
         #[source]
         source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
@@ -91,8 +95,28 @@ impl Error {
         Self::Transport {
             message: message.into(),
             timed_out,
+            certificate: false,
             source,
         }
+    }
+
+    pub(crate) fn certificate(
+        message: impl Into<String>,
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    ) -> Self {
+        Self::Transport {
+            message: message.into(),
+            timed_out: false,
+            certificate: true,
+            source,
+        }
+    }
+
+    /// Whether the token endpoint's TLS certificate was refused (untrusted issuer, wrong
+    /// host name, expired). The message says how to trust a private CA.
+    #[must_use]
+    pub fn is_certificate_error(&self) -> bool {
+        matches!(self, Self::Transport { certificate: true, .. })
     }
 
     pub(crate) fn throttled(retry_after: Duration, status: Option<u16>, code: Option<B2cCode>) -> Self {
@@ -160,6 +184,7 @@ impl Error {
     #[must_use]
     pub fn retry_advice(&self) -> RetryAdvice {
         match self {
+            Self::Transport { certificate: true, .. } => RetryAdvice::Never,
             Self::Transport { .. } => RetryAdvice::Transient,
             Self::Throttled { .. } => RetryAdvice::Throttled,
             Self::Rejected(rejection) => match rejection.b2c_code().map(B2cCode::retry_advice) {
@@ -261,7 +286,7 @@ mod tests {
         let text = Error::Rejected(Box::new(r)).to_string();
         assert_eq!(
             text,
-            "token request rejected with HTTP 400 `invalid_request` AADB2C90084: Public clients should not send a client_secret (fix: ROPC is a public-client flow: drop the client secret from this client)"
+            "token request rejected with HTTP 400 `invalid_request` AADB2C90084: server says \"Public clients should not send a client_secret\" (fix: ROPC is a public-client flow: drop the client secret from this client)"
         );
     }
 

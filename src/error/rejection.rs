@@ -140,7 +140,9 @@ impl fmt::Display for Rejection {
             write!(f, " {code}")?;
         }
         if !self.message.is_empty() {
-            write!(f, ": {}", self.message.trim_end_matches('.'))?;
+            // Quoted and labelled: the server's words, not ours (already free of control
+            // characters and secrets, see server_text.rs).
+            write!(f, ": server says \"{}\"", self.message.trim_end_matches('.'))?;
         }
         write!(f, " (fix: {})", self.hint())?;
         if let Some(id) = &self.correlation_id {

@@ -27,6 +27,12 @@ pub enum UnexpectedKind {
     },
     /// A success response with neither an access token nor an ID token.
     NoToken,
+    /// A JSON object with the same key twice (`access_token` twice, `expires_in` 3600 then
+    /// 0): ambiguous, so refused.
+    DuplicateField,
+    /// The response came from another URL than the token endpoint: the HTTP client followed
+    /// a redirect.
+    Redirected,
     /// The body was larger than the SDK accepts.
     BodyTooLarge {
         /// The limit in bytes.
@@ -88,6 +94,15 @@ impl UnexpectedResponse {
                 "the endpoint answered with a web page: check the token URL and that the policy supports this grant"
             }
             (UnexpectedKind::NoToken, _) => "request a resource scope (e.g. the client ID or an API scope) to get an access token",
+            (UnexpectedKind::Redirected, _) => {
+                "build the reqwest::Client you pass to ClientBuilder::http_client with redirect::Policy::none(): the redirect re-sent the form, secrets included, so rotate them"
+            }
+            (UnexpectedKind::ErrorStatus, Some(401 | 403)) => {
+                "the server refused the client or the user without saying why: check the client ID, the client secret or certificate, the credentials, and that this client may use this grant"
+            }
+            (UnexpectedKind::ErrorStatus, Some(400)) => {
+                "the server refused the request without saying why: check the grant's parameters (scope, client ID) and that the server supports this grant"
+            }
             _ => "check that the token URL points at an OAuth2 token endpoint",
         }
     }
@@ -109,6 +124,8 @@ impl fmt::Display for UnexpectedResponse {
             UnexpectedKind::MalformedJson { position } => write!(f, ": malformed JSON at {position}")?,
             UnexpectedKind::InvalidField { field, expected } => write!(f, ": field `{field}` must be {expected}")?,
             UnexpectedKind::NoToken => f.write_str(": no access_token or id_token in a success response")?,
+            UnexpectedKind::DuplicateField => f.write_str(": a JSON field appears twice")?,
+            UnexpectedKind::Redirected => f.write_str(": it came from a redirect, not from the token endpoint")?,
             UnexpectedKind::BodyTooLarge { limit } => write!(f, ": body larger than {limit} bytes")?,
         }
         write!(f, " (fix: {})", self.hint())

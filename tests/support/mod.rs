@@ -1,6 +1,8 @@
 //! Shared helpers for the HTTP tests: a wiremock token endpoint, fixtures, request capture.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod hostile;
+
 use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
