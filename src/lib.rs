@@ -76,7 +76,10 @@ pub mod fuzzing;
 pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
-pub use cache::{CacheKey, MemoryStore, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore};
+pub use cache::{
+    CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenCache,
+    TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
+};
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};

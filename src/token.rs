@@ -51,6 +51,44 @@ struct TokenInner {
 }
 
 impl Token {
+    /// A token rebuilt from a store: absolute wall-clock times mapped onto this process's
+    /// clock as of now.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_stored(
+        access_token: Option<String>,
+        id_token: Option<String>,
+        refresh_token: Option<String>,
+        token_type: String,
+        requested_scopes: Scopes,
+        granted_scope: Option<String>,
+        resource: Option<String>,
+        issued: SystemTime,
+        expires: SystemTime,
+        refresh_token_expires_on: Option<SystemTime>,
+    ) -> Self {
+        let (now, now_system) = (Instant::now(), SystemTime::now());
+        let ago = now_system.duration_since(issued).unwrap_or(Duration::ZERO);
+        let remaining = expires.duration_since(now_system).unwrap_or(Duration::ZERO);
+        Self(Arc::new(TokenInner {
+            access_token: access_token.map(AccessToken::new),
+            id_token: id_token.map(IdToken::new),
+            refresh_token: refresh_token.map(RefreshToken::new),
+            token_type,
+            requested_scopes,
+            granted_scope,
+            resource,
+            issued_at: now.checked_sub(ago).unwrap_or(now),
+            expires_at: now.checked_add(remaining.min(MAX_LIFETIME)),
+            expires_on: Some(expires),
+            refresh_token_expires_on,
+        }))
+    }
+
+    /// How long ago the request that got this token was sent.
+    pub(crate) fn age(&self) -> Duration {
+        self.0.issued_at.elapsed()
+    }
+
     /// The access token, if the response had one. B2C omits it when only `openid` and
     /// `offline_access` were requested.
     #[must_use]

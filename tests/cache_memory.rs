@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{MemoryStore, RetryPolicy, Scopes, TokenCache, TokenStore};
+use b2c_token::{RetryPolicy, Scopes, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenStore};
 
 struct Counting;
 
@@ -30,6 +30,41 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// A store that hands every key the first token saved to it: fills many keys with one real
+/// fetch (the token is bound to the one client's credential, which all keys share).
+struct ReplayStore {
+    namespace: StoreNamespace,
+    first: std::sync::Mutex<Option<StoredToken>>,
+}
+
+impl ReplayStore {
+    fn new() -> Self {
+        Self {
+            namespace: StoreNamespace::random(),
+            first: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl TokenStore for ReplayStore {
+    fn namespace(&self) -> &StoreNamespace {
+        &self.namespace
+    }
+    fn load<'a>(&'a self, _: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+        let token = self.first.lock().unwrap().clone();
+        Box::pin(async move { Ok(token) })
+    }
+    fn save<'a>(&'a self, _: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
+        self.first.lock().unwrap().get_or_insert_with(|| token.clone());
+        Box::pin(async { Ok(()) })
+    }
+    fn remove_if<'a>(&'a self, _: &'a StoreKey, _: u64) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 #[tokio::test(flavor = "current_thread")]
 async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
     let tenant = FakeTenant::start().await.unwrap();
@@ -39,22 +74,17 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
-    let token = daemon
-        .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())
-        .await
-        .unwrap();
-    // Tokens come from a store, so 20,000 keys cost no network round trips.
-    let store = Arc::new(MemoryStore::new());
-    let cache = TokenCache::builder().max_entries(100).store(store.clone()).build();
+    // Tokens come from a store that replays the first one, so 20,000 keys cost one request.
+    let cache = TokenCache::builder().max_entries(100).store(Arc::new(ReplayStore::new())).build();
+    let api = Scopes::new([tenant.api_default_scope()]).unwrap();
+    cache.client_credentials(&daemon, &api).token().await.unwrap();
     let churn = |range: std::ops::Range<usize>| {
-        let (cache, daemon, token, store, tenant) = (&cache, &daemon, &token, &store, &tenant);
+        let (cache, daemon, tenant) = (&cache, &daemon, &tenant);
         async move {
             for i in range {
                 let scopes = Scopes::new([tenant.api_scope(&format!("s{i}"))]).unwrap();
                 let source = cache.client_credentials(daemon, &scopes);
-                store.save(source.key(), token).await;
                 source.token().await.unwrap();
-                store.remove(source.key()).await;
                 if i % 3 == 0 {
                     cache.invalidate(source.key());
                 }

@@ -15,6 +15,7 @@ mod clock;
 mod refresh;
 mod source;
 mod store;
+mod stored_token;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use self::refresh::{Credential, Entry, Schedule, Shared, SourceGrant};
 pub use self::source::{TokenFuture, TokenSource};
-pub use self::store::{CacheKey, MemoryStore, TokenStore};
+pub use self::store::{
+    CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,
+};
 use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::scope::Scopes;
@@ -78,6 +81,9 @@ pub struct TokenCache {
 struct CacheInner {
     shared: Arc<Shared>,
     index: Mutex<Index>,
+    /// Whether a task listens for other replicas' invalidations (started on first use, when
+    /// a runtime is at hand).
+    listening: std::sync::atomic::AtomicBool,
 }
 
 /// The key → entry map, with a CLOCK ring for eviction (an LRU approximation whose hit path
@@ -85,6 +91,8 @@ struct CacheInner {
 #[derive(Default)]
 struct Index {
     entries: HashMap<CacheKey, Arc<Entry>>,
+    /// The same entries by store key, when there is a store: for invalidations from replicas.
+    by_store_key: HashMap<StoreKey, Arc<Entry>>,
     /// The same entries in insertion order (a pointer each; the key is in the entry).
     ring: Vec<Arc<Entry>>,
     hand: usize,
@@ -103,6 +111,9 @@ impl Index {
                 // the entry either, it is freed and the deadline is skipped.
                 let entry = self.ring.swap_remove(self.hand);
                 self.entries.remove(&entry.key);
+                if let Some(store_key) = &entry.store_key {
+                    self.by_store_key.remove(store_key);
+                }
                 return;
             }
         }
@@ -164,6 +175,7 @@ impl TokenCache {
     }
 
     fn source(&self, key: CacheKey, client: &Client, grant: SourceGrant) -> TokenSource {
+        self.listen_for_invalidations();
         let shared = &self.inner.shared;
         let credential = Credential {
             fingerprint: shared.fingerprint(client, &grant),
@@ -180,8 +192,44 @@ impl TokenCache {
         }
         let entry = Arc::new(Entry::new(key.clone(), Arc::clone(shared)));
         index.entries.insert(key, Arc::clone(&entry));
+        if let Some(store_key) = &entry.store_key {
+            index.by_store_key.insert(store_key.clone(), Arc::clone(&entry));
+        }
         index.ring.push(Arc::clone(&entry));
         TokenSource::new(entry, credential)
+    }
+
+    /// Starts, once, the task that drops this process's copies of tokens another replica
+    /// invalidated. It ends when the cache is dropped.
+    fn listen_for_invalidations(&self) {
+        if self.inner.listening.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(mut invalidations) = self.inner.shared.store.as_ref().and_then(|store| store.invalidations()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.listening.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cache = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                let key = match invalidations.recv().await {
+                    Ok(key) => key,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(cache) = cache.upgrade() else { return };
+                let entry = crate::sync::lock(&cache.index).by_store_key.get(&key).cloned();
+                if let Some(entry) = entry {
+                    tracing::debug!(key = ?entry.key, "another replica invalidated the token");
+                    entry.forget();
+                }
+            }
+        });
     }
 
     /// Drops the cached token for `key` (e.g. after an API rejected it) and forgets
@@ -272,12 +320,18 @@ impl TokenCacheBuilder {
             inner: Arc::new(CacheInner {
                 shared: Arc::new(Shared {
                     config: self.config,
-                    store: self.store,
                     schedule: Mutex::new(Schedule::default()),
                     wake: tokio::sync::Notify::new(),
-                    fingerprints: std::collections::hash_map::RandomState::new(),
+                    namespace: self
+                        .store
+                        .as_ref()
+                        .map_or_else(StoreNamespace::random, |store| store.namespace().clone()),
+                    store: self.store,
+                    store_down: std::sync::atomic::AtomicBool::new(false),
+                    store_errors: std::sync::atomic::AtomicU64::new(0),
                 }),
                 index: Mutex::new(Index::default()),
+                listening: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

@@ -14,9 +14,7 @@
 //! * the deadline heap is compacted, so evicted and invalidated entries free their memory.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::RandomState;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -25,7 +23,7 @@ use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use super::clock::Expiry;
-use super::store::{CacheKey, TokenStore};
+use super::store::{CacheKey, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenStore};
 use super::CacheConfig;
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -54,8 +52,12 @@ pub(super) struct Shared {
     pub(super) schedule: Mutex<Schedule>,
     /// Wakes the scheduler when a deadline earlier than all others arrives.
     pub(super) wake: tokio::sync::Notify,
-    /// This cache's random key for credential fingerprints: they mean nothing outside it.
-    pub(super) fingerprints: RandomState,
+    /// The keys of credential fingerprints and store key ids: the store's, shared by the
+    /// fleet, or this cache's own random ones.
+    pub(super) namespace: StoreNamespace,
+    /// Whether the store is failing (a warning is logged once per outage), and how often it did.
+    pub(super) store_down: AtomicBool,
+    pub(super) store_errors: AtomicU64,
 }
 
 impl Shared {
@@ -63,12 +65,12 @@ impl Shared {
     /// secret for client credentials. The secret itself stays where it already is.
     pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
         match grant {
-            SourceGrant::ClientCredentials => self.fingerprints.hash_one((
+            SourceGrant::ClientCredentials => self.namespace.fingerprint(
                 "client_credentials",
                 client.client_secret().map(|secret| secret.expose_secret()),
-            )),
+            ),
             SourceGrant::Password { password, .. } => {
-                self.fingerprints.hash_one(("password", password.expose_secret()))
+                self.namespace.fingerprint("password", Some(password.expose_secret()))
             }
         }
     }
@@ -124,6 +126,39 @@ impl PartialOrd for Deadline {
 impl Ord for Deadline {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.generation, self.action).cmp(&(other.at, other.generation, other.action))
+    }
+}
+
+/// The longest the cache waits for any store call (stores set their own, shorter, timeouts;
+/// this guards against one that does not).
+const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
+/// How long a replica's fetch lock lives: longer than a token request normally takes, short
+/// enough that a replica that died holding it delays the others only this long.
+pub(super) const STORE_LOCK_TTL: Duration = Duration::from_secs(10);
+
+impl Shared {
+    /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
+    /// and counted; the cache goes on without the store.
+    async fn store_call<T>(&self, what: &str, call: impl std::future::Future<Output = StoreResult<T>>) -> Option<T> {
+        let result = match tokio::time::timeout(STORE_CALL_LIMIT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(super::store::StoreError::new(format!("{what} timed out"))),
+        };
+        match result {
+            Ok(value) => {
+                if self.store_down.swap(false, Ordering::Relaxed) {
+                    tracing::info!("token store is back");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                self.store_errors.fetch_add(1, Ordering::Relaxed);
+                if !self.store_down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "token store failing: carrying on with this process's cache and the token endpoint");
+                }
+                None
+            }
+        }
     }
 }
 
@@ -241,8 +276,7 @@ async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
                 return;
             };
             tracing::debug!(key = ?entry.key, "proactive refresh");
-            let result = Box::pin(entry.fetch(&mut state, &credential)).await;
-            if let Err(error) = Box::pin(entry.finish(&mut state, &credential, result)).await {
+            if let Err(error) = Box::pin(entry.fetch_shared(&mut state, &credential)).await {
                 entry.schedule_retry(&mut state, generation, &error);
             }
         }
@@ -269,6 +303,8 @@ pub(super) struct Installed {
     token: Token,
     fingerprint: u64,
     expiry: Expiry,
+    /// The version of this token in the store (what `remove_if` compares).
+    version: u64,
 }
 
 /// The result of the last fetch, for the callers that waited through it.
@@ -295,14 +331,17 @@ pub(super) struct RefreshState {
     fetch_generation: u64,
     last: Option<Outcome>,
     failures: Vec<Failure>,
-    /// When the last successful fetch happened, for which credential, in which epoch.
-    last_success: Option<(u64, Instant, u64)>,
+    /// After a fetch returned a token living less than `MIN_FETCH_INTERVAL`: for which
+    /// credential, until when, in which epoch the key does not ask again.
+    short_lived: Option<(u64, Instant, u64)>,
     /// Wait before the next background retry; zero until a background refresh fails.
     backoff: Duration,
 }
 
 pub(super) struct Entry {
     pub(super) key: CacheKey,
+    /// The key as the store knows it, when there is a store.
+    pub(super) store_key: Option<StoreKey>,
     pub(super) shared: Arc<Shared>,
     current: ArcSwapOption<Installed>,
     /// CLOCK reference bit for eviction.
@@ -326,6 +365,7 @@ pub(super) struct Entry {
 impl Entry {
     pub(super) fn new(key: CacheKey, shared: Arc<Shared>) -> Self {
         Self {
+            store_key: shared.store.as_ref().map(|_| shared.namespace.store_key(&key)),
             key,
             shared,
             current: ArcSwapOption::empty(),
@@ -374,23 +414,40 @@ impl Entry {
         self.token_generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Drops the token and forgets remembered failures: the next call fetches.
-    pub(super) fn invalidate(&self) {
+    /// Drops the token and forgets remembered failures: the next call fetches. With a store,
+    /// the stored copy goes too if it is still this token (a newer one another replica wrote
+    /// stays), and the other replicas are told to drop theirs.
+    pub(super) fn invalidate(self: &Arc<Self>) {
+        let version = self.current.load().as_deref().map(|installed| installed.version);
+        self.forget();
+        let (Some(_), Some(version)) = (&self.shared.store, version) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let entry = Arc::clone(self);
+        runtime.spawn(async move {
+            let (Some(store), Some(key)) = (&entry.shared.store, &entry.store_key) else {
+                return;
+            };
+            entry.shared.store_call("remove_if", store.remove_if(key, version)).await;
+            entry.shared.store_call("publish", store.publish_invalidation(key)).await;
+        });
+    }
+
+    /// Drops the token and forgets remembered failures, in this process only (another
+    /// replica's invalidation arriving).
+    pub(super) fn forget(&self) {
         self.invalidations.fetch_add(1, Ordering::AcqRel);
         self.retire();
-        if let Some(store) = self.shared.store.clone() {
-            let key = self.key.clone();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move { store.remove(&key).await });
-            }
-        }
     }
 
     /// An API rejected `token`. Drops it if it is still current, unless a rejection already
     /// forced a refresh within `cooldown`: then the fresh token is not the problem, and
     /// dropping it again would only drain the token endpoint. Returns whether asking the
     /// source again can give a different token.
-    pub(super) fn invalidate_rejected(&self, token: &Token, cooldown: Duration) -> bool {
+    pub(super) fn invalidate_rejected(self: &Arc<Self>, token: &Token, cooldown: Duration) -> bool {
         if !self.holds(token) {
             return true; // already replaced by another caller
         }
@@ -429,11 +486,10 @@ impl Entry {
         if let Some(failure) = remembered {
             return Err(failure.error.clone());
         }
-        if let Some((_, at, _)) = state
-            .last_success
-            .filter(|&(fp, _, success_epoch)| fp == fingerprint && success_epoch == epoch)
+        if let Some((_, next, _)) = state
+            .short_lived
+            .filter(|&(fp, _, short_epoch)| fp == fingerprint && short_epoch == epoch)
         {
-            let next = at + MIN_FETCH_INTERVAL;
             if now < next {
                 return Err(Error::UnusableToken(format!(
                     "the token endpoint issued a token with no usable lifetime (expires_in 0, or an expiry already past): not asking again for {} ms; check the server's token lifetime and the clocks",
@@ -441,29 +497,71 @@ impl Entry {
                 )));
             }
         }
-        if let Some(token) = self.load_from_store(credential).await {
-            self.install(&mut state, credential, token.clone());
-            return Ok(token);
-        }
         tracing::debug!(key = ?self.key, "token cache miss: fetching");
-        let result = self.fetch(&mut state, credential).await;
-        self.finish(&mut state, credential, result).await
+        self.fetch_shared(&mut state, credential).await
     }
 
-    /// A stored token that is not yet due for refresh. Stores hold no credential
-    /// fingerprints yet, so a stored token is taken only by the credential that already
-    /// earned this entry's tokens, or for an entry that has none.
-    async fn load_from_store(&self, credential: &Credential) -> Option<Token> {
-        let store = self.shared.store.as_ref()?;
-        if self
-            .credential()
-            .is_some_and(|owner| owner.fingerprint != credential.fingerprint)
-        {
+    /// A stored token for `credential` that is not yet due for refresh, installed. Tokens
+    /// another credential earned are not taken.
+    async fn adopt_stored(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>) -> Option<Token> {
+        let (store, key) = (self.shared.store.as_ref()?, self.store_key.as_ref()?);
+        let stored = self.shared.store_call("load", store.load(key)).await??;
+        if stored.fingerprint() != credential.fingerprint {
             return None;
         }
-        let token = store.load(&self.key).await?;
+        let token = stored.to_token(self.key.scopes.clone());
         let (refresh_at, _) = self.refresh_times(&token);
-        (Instant::now() < refresh_at).then_some(token)
+        if Instant::now() >= refresh_at {
+            return None;
+        }
+        tracing::debug!(key = ?self.key, "token from the store");
+        self.install_versioned(state, credential, token.clone(), stored.version());
+        Some(token)
+    }
+
+    /// Every fetch goes through here: the store first (another replica may have the token),
+    /// then one replica fetches under the store's lock while the others wait for its token.
+    /// Without a store, or when it fails, this process fetches on its own.
+    async fn fetch_shared(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>) -> Result<Token> {
+        let (Some(store), Some(key)) = (self.shared.store.clone(), self.store_key.clone()) else {
+            let result = self.fetch(state, credential).await;
+            return self.finish(state, credential, result).await;
+        };
+        if let Some(token) = self.adopt_stored(state, credential).await {
+            return Ok(token);
+        }
+        // Two rounds: if the holder died, its lock expires and one waiter takes over.
+        for _ in 0..2 {
+            match self.shared.store_call("lock", store.try_lock(&key, STORE_LOCK_TTL)).await {
+                Some(Some(lock)) => {
+                    // Re-check: the previous holder may have saved while we asked.
+                    let result = match self.adopt_stored(state, credential).await {
+                        Some(token) => Ok(token),
+                        None => {
+                            let result = self.fetch(state, credential).await;
+                            self.finish(state, credential, result).await
+                        }
+                    };
+                    self.shared.store_call("unlock", store.unlock(&key, lock)).await;
+                    return result;
+                }
+                Some(None) => {
+                    // Another replica is fetching: wait for its token, polling with back-off.
+                    let deadline = Instant::now() + STORE_LOCK_TTL;
+                    let mut wait = Duration::from_millis(20);
+                    while Instant::now() < deadline {
+                        tokio::time::sleep(wait).await;
+                        if let Some(token) = self.adopt_stored(state, credential).await {
+                            return Ok(token);
+                        }
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                    }
+                }
+                None => break, // the store is failing: fetch alone
+            }
+        }
+        let result = self.fetch(state, credential).await;
+        self.finish(state, credential, result).await
     }
 
     /// One fetch with `credential`: its refresh token if it has one, the original grant
@@ -522,11 +620,16 @@ impl Entry {
             Ok(token) => {
                 state.failures.retain(|failure| failure.fingerprint != fingerprint);
                 state.backoff = Duration::ZERO;
-                state.last_success = Some((fingerprint, now, epoch));
-                if let Some(store) = &self.shared.store {
-                    store.save(&self.key, &token).await;
+                let lifetime = token
+                    .expires_at()
+                    .map_or(UNKNOWN_LIFETIME, |at| at.saturating_duration_since(token.issued_at()));
+                state.short_lived =
+                    (lifetime < MIN_FETCH_INTERVAL).then(|| (fingerprint, now + MIN_FETCH_INTERVAL, epoch));
+                let stored = StoredToken::from_token(&token, fingerprint, UNKNOWN_LIFETIME);
+                if let (Some(store), Some(key)) = (&self.shared.store, &self.store_key) {
+                    self.shared.store_call("save", store.save(key, &stored)).await;
                 }
-                self.install(state, credential, token.clone());
+                self.install_versioned(state, credential, token.clone(), stored.version());
                 Ok(token)
             }
             Err(error) => {
@@ -554,7 +657,7 @@ impl Entry {
         }
     }
 
-    fn install(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>, token: Token) {
+    fn install_versioned(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>, token: Token, version: u64) {
         let fingerprint = credential.fingerprint;
         match token.refresh_token() {
             // B2C rotates refresh tokens: always keep the newest.
@@ -580,6 +683,7 @@ impl Entry {
             token,
             fingerprint,
             expiry,
+            version,
         })));
         let generation = self.token_generation.fetch_add(1, Ordering::AcqRel) + 1;
         if !remaining.is_zero() {

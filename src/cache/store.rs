@@ -1,38 +1,197 @@
-//! Where tokens live beyond one cache entry: the [`TokenStore`] contract, the in-process
-//! [`MemoryStore`], and the [`CacheKey`] that names what a token is for.
+//! Where tokens live beyond one cache: the [`TokenStore`] contract, the keyed-hash
+//! [`StoreKey`] and [`StoreNamespace`], the in-process [`MemoryStore`], and the [`CacheKey`]
+//! that names what a token is for.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::Hasher as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
+
+pub use super::stored_token::StoredToken;
 use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::scope::Scopes;
-use crate::token::Token;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where tokens are shared beyond one cache: e.g. between replicas of a service, so that one
-/// refresh serves them all. The cache consults the store before going to the network and
-/// saves every token it fetches. Without a store, the cache's own entries are the only copy.
-///
-/// Implementations must be cheap on `load` failures (return `None`) and must never log tokens.
-pub trait TokenStore: Send + Sync + 'static {
-    /// A stored token for the key, if any.
-    fn load<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Option<Token>>;
-    /// Stores a token for the key, replacing any other.
-    fn save<'a>(&'a self, key: &'a CacheKey, token: &'a Token) -> BoxFuture<'a, ()>;
-    /// Forgets the key's token (after the API rejected it).
-    fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, ()>;
+/// A store operation that failed: the cache logs it (once per outage), counts it, and goes on
+/// without the store (its own copy and the token endpoint still work).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("token store: {message}")]
+pub struct StoreError {
+    message: String,
 }
 
-/// A [`TokenStore`] in this process's memory: shares tokens between several [`TokenCache`](super::TokenCache)s
-/// (for example one per tenant-facing component), and is the template for a shared store.
-#[derive(Default)]
+impl StoreError {
+    /// An error with this message (say what failed, never a token).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The keys of the keyed hashes a fleet shares: store key ids and credential fingerprints
+/// are SipHash-1-3 under these, so every process using the same store agrees on them, and
+/// the store reveals neither usernames, client IDs nor credentials.
+#[derive(Clone)]
+pub struct StoreNamespace {
+    key: [u8; 16],
+}
+
+impl StoreNamespace {
+    /// A namespace from a secret shared by the fleet (at least 16 random bytes).
+    #[must_use]
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let mut hasher = SipHasher13::new_with_key(b"b2c-token/ns/v1\0");
+        hasher.write(secret);
+        Self {
+            key: hasher.finish128().as_bytes(),
+        }
+    }
+
+    /// A namespace of this process alone.
+    #[must_use]
+    pub fn random() -> Self {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&super::stored_token::random_u64().to_le_bytes());
+        key[8..].copy_from_slice(&super::stored_token::random_u64().to_le_bytes());
+        Self { key }
+    }
+
+    fn hasher(&self, domain: &[u8]) -> SipHasher13 {
+        let mut hasher = SipHasher13::new_with_key(&self.key);
+        hasher.write(domain);
+        hasher
+    }
+
+    /// The store key for `key`: 128 bits of keyed hash, in hex.
+    pub(crate) fn store_key(&self, key: &CacheKey) -> StoreKey {
+        let mut hasher = self.hasher(b"key\0");
+        hasher.write(key.client.as_bytes());
+        hasher.write(b"\0");
+        hasher.write(key.grant.grant_type().as_bytes());
+        hasher.write(b"\0");
+        hasher.write(key.user.as_deref().unwrap_or_default().as_bytes());
+        hasher.write(b"\0");
+        hasher.write(key.scopes.as_str().as_bytes());
+        StoreKey {
+            id: format!("{:032x}", hasher.finish128().as_u128()),
+        }
+    }
+
+    /// A credential's fingerprint: 64 bits of keyed hash of `kind` and the secret.
+    pub(crate) fn fingerprint(&self, kind: &str, secret: Option<&str>) -> u64 {
+        let mut hasher = self.hasher(b"credential\0");
+        hasher.write(kind.as_bytes());
+        hasher.write(b"\0");
+        if let Some(secret) = secret {
+            hasher.write(b"\x01");
+            hasher.write(secret.as_bytes());
+        }
+        hasher.finish()
+    }
+}
+
+impl fmt::Debug for StoreNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreNamespace([REDACTED])")
+    }
+}
+
+/// A cache key as a store sees it: a keyed hash, with nothing readable in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreKey {
+    id: String,
+}
+
+impl StoreKey {
+    /// The id, 32 hex digits.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    /// A key from an id a store received (an invalidation from another process).
+    #[must_use]
+    pub fn from_id(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+
+/// Proof of holding a store's lock on a key, for [`TokenStore::unlock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLock(pub u64);
+
+/// Where tokens are shared beyond one cache: between replicas of a service, so that one
+/// request per token lifetime serves them all, and rotated refresh tokens reach every replica.
+///
+/// The cache looks in the store before every fetch (on a miss and before every background
+/// refresh) and installs a stored token that is not yet due for refresh; it saves every token
+/// it fetches; it drops a stored token only if it is still the one it holds
+/// ([`TokenStore::remove_if`]). A store that fails or is slow costs no correctness: the cache
+/// carries on with its own copy and the token endpoint. The lock is an optimisation (one
+/// replica fetches while the others wait for its token); nothing depends on it.
+///
+/// Implementations must never log tokens, and should encrypt what leaves the process.
+pub trait TokenStore: Send + Sync + 'static {
+    /// The keyed-hash keys every process sharing this store must agree on.
+    fn namespace(&self) -> &StoreNamespace;
+    /// The token stored under `key`, if any. A value that cannot be read is `Ok(None)`.
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>>;
+    /// Stores `token` under `key`, replacing any other, until the token expires.
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>>;
+    /// Deletes the token under `key` only if its version is `version` (compare-and-delete),
+    /// so that invalidating an old token cannot delete a newer one another process wrote.
+    /// Returns whether it deleted.
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Tries to take the fetch lock on `key` for `ttl`: `Ok(None)` if another process holds it.
+    /// The default has no lock (every process may fetch).
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+        let _ = (key, ttl);
+        Box::pin(async { Ok(Some(StoreLock(0))) })
+    }
+    /// Releases a lock taken with [`TokenStore::try_lock`], if it is still this one.
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+        let _ = (key, lock);
+        Box::pin(async { Ok(()) })
+    }
+    /// Tells other processes that `key`'s token was rejected, so they drop their copies.
+    fn publish_invalidation<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<()>> {
+        let _ = key;
+        Box::pin(async { Ok(()) })
+    }
+    /// Invalidations published by other processes, if the store carries them.
+    fn invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<StoreKey>> {
+        None
+    }
+}
+
+/// A [`TokenStore`] in this process's memory: shares tokens between several
+/// [`TokenCache`](super::TokenCache)s (for example one per component), and is the template
+/// for a shared store.
 pub struct MemoryStore {
-    tokens: Mutex<HashMap<CacheKey, Token>>,
+    namespace: StoreNamespace,
+    tokens: Mutex<HashMap<StoreKey, StoredToken>>,
+    locks: Mutex<HashMap<StoreKey, (StoreLock, std::time::Instant)>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            namespace: StoreNamespace::random(),
+            tokens: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -42,33 +201,76 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn tokens(&self) -> MutexGuard<'_, HashMap<CacheKey, Token>> {
+    fn tokens(&self) -> MutexGuard<'_, HashMap<StoreKey, StoredToken>> {
         crate::sync::lock(&self.tokens)
+    }
+
+    /// How many tokens are stored.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tokens().len()
+    }
+
+    /// Whether no token is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl TokenStore for MemoryStore {
-    fn load<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Option<Token>> {
+    fn namespace(&self) -> &StoreNamespace {
+        &self.namespace
+    }
+
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
         let token = self.tokens().get(key).cloned();
-        Box::pin(async move { token })
+        Box::pin(async move { Ok(token) })
     }
 
-    fn save<'a>(&'a self, key: &'a CacheKey, token: &'a Token) -> BoxFuture<'a, ()> {
-        self.tokens().insert(key.clone(), token.clone());
-        Box::pin(async {})
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
+        let mut tokens = self.tokens();
+        let now = std::time::SystemTime::now();
+        tokens.retain(|_, stored| stored.expires_at() > now);
+        tokens.insert(key.clone(), token.clone());
+        Box::pin(async { Ok(()) })
     }
 
-    fn remove<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, ()> {
-        self.tokens().remove(key);
-        Box::pin(async {})
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>> {
+        let mut tokens = self.tokens();
+        let matches = tokens.get(key).is_some_and(|stored| stored.version() == version);
+        if matches {
+            tokens.remove(key);
+        }
+        Box::pin(async move { Ok(matches) })
+    }
+
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+        let mut locks = crate::sync::lock(&self.locks);
+        let now = std::time::Instant::now();
+        locks.retain(|_, (_, until)| *until > now);
+        let lock = if locks.contains_key(key) {
+            None
+        } else {
+            let lock = StoreLock(super::stored_token::random_u64());
+            locks.insert(key.clone(), (lock, now + ttl));
+            Some(lock)
+        };
+        Box::pin(async move { Ok(lock) })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+        let mut locks = crate::sync::lock(&self.locks);
+        if locks.get(key).is_some_and(|(held, _)| *held == lock) {
+            locks.remove(key);
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("len", &self.tokens().len())
-            .finish()
+        f.debug_struct("MemoryStore").field("len", &self.len()).finish()
     }
 }
 
@@ -79,10 +281,10 @@ impl fmt::Debug for MemoryStore {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// Endpoint and client ID: one allocation shared by every key of a client.
-    client: Arc<str>,
-    grant: GrantKind,
+    pub(super) client: Arc<str>,
+    pub(super) grant: GrantKind,
     /// Lower-cased username for ROPC.
-    user: Option<Box<str>>,
+    pub(super) user: Option<Box<str>>,
     /// Sorted: the set is what matters. Also what the entry sends.
     pub(super) scopes: Scopes,
 }
