@@ -45,6 +45,8 @@
 //! # Features
 //!
 //! * `reqwest-middleware`: [`BearerAuth`], a `reqwest_middleware::Middleware`.
+//! * `redis`: [`RedisStore`], a [`TokenStore`] that lets a fleet of replicas share one token
+//!   per lifetime (encrypted at rest, cross-replica single flight, invalidation by pub/sub).
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -80,6 +82,8 @@ pub use cache::{
     CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenCache,
     TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
 };
+#[cfg(feature = "redis")]
+pub use cache::{RedisStore, RedisStoreBuilder};
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};

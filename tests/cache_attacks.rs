@@ -207,7 +207,9 @@ async fn failures_do_not_turn_into_request_storms() {
     tenant.clear_faults();
 
     // Back-off 1 s, 2 s, 4 s (±50 % jitter): requests at about 0, 1, 3 s.
-    println!("requests in 4 s from 100 looping callers: invalid_client {rejected}, 503 {unavailable}, dropped {dropped}");
+    println!(
+        "requests in 4 s from 100 looping callers: invalid_client {rejected}, 503 {unavailable}, dropped {dropped}"
+    );
     for (class, requests) in [("invalid_client", rejected), ("503", unavailable), ("dropped", dropped)] {
         assert!((1..=4).contains(&requests), "{class}: {requests} requests in 4 s");
     }

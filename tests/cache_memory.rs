@@ -75,7 +75,10 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
         .build()
         .unwrap();
     // Tokens come from a store that replays the first one, so 20,000 keys cost one request.
-    let cache = TokenCache::builder().max_entries(100).store(Arc::new(ReplayStore::new())).build();
+    let cache = TokenCache::builder()
+        .max_entries(100)
+        .store(Arc::new(ReplayStore::new()))
+        .build();
     let api = Scopes::new([tenant.api_default_scope()]).unwrap();
     cache.client_credentials(&daemon, &api).token().await.unwrap();
     let churn = |range: std::ops::Range<usize>| {

@@ -12,6 +12,9 @@
 //! refresh. Nothing depends on that task for safety: expiry is checked on every hit.
 
 mod clock;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis_store;
 mod refresh;
 mod source;
 mod store;
@@ -23,6 +26,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 use self::refresh::{Credential, Entry, Schedule, Shared, SourceGrant};
 pub use self::source::{TokenFuture, TokenSource};
 pub use self::store::{
@@ -45,6 +50,9 @@ const BACKOFF_CAP: Duration = Duration::from_secs(24 * 3600);
 /// Default time after a rejection-forced refresh during which further rejections keep the
 /// fresh token.
 const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(30);
+/// Default life of a replica's fetch lock in the store: longer than a token request normally
+/// takes, short enough that a replica that died holding it delays the others only this long.
+const DEFAULT_STORE_LOCK_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy)]
 struct CacheConfig {
@@ -53,6 +61,7 @@ struct CacheConfig {
     retry_backoff: Duration,
     max_backoff: Duration,
     rejection_cooldown: Duration,
+    store_lock_ttl: Duration,
 }
 
 /// A bounded set of self-refreshing tokens, one per key. Cheap to clone (`Arc` inside).
@@ -142,6 +151,7 @@ impl TokenCache {
                 retry_backoff: DEFAULT_RETRY_BACKOFF,
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
+                store_lock_ttl: DEFAULT_STORE_LOCK_TTL,
             },
             store: None,
         }
@@ -308,7 +318,15 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Shares tokens through a [`TokenStore`].
+    /// How long a replica's fetch lock in the store lives (see [`TokenStore::try_lock`]): the
+    /// longest a replica that died mid-fetch can delay the others. Default 10 s.
+    pub fn store_lock_ttl(mut self, ttl: Duration) -> Self {
+        self.config.store_lock_ttl = ttl.clamp(Duration::from_millis(100), BACKOFF_CAP);
+        self
+    }
+
+    /// Shares tokens through a [`TokenStore`] (e.g. [`MemoryStore`], or `RedisStore` with
+    /// the `redis` feature): see the trait for what the cache does with it.
     pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = Some(store);
         self

@@ -132,9 +132,6 @@ impl Ord for Deadline {
 /// The longest the cache waits for any store call (stores set their own, shorter, timeouts;
 /// this guards against one that does not).
 const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
-/// How long a replica's fetch lock lives: longer than a token request normally takes, short
-/// enough that a replica that died holding it delays the others only this long.
-pub(super) const STORE_LOCK_TTL: Duration = Duration::from_secs(10);
 
 impl Shared {
     /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
@@ -431,8 +428,14 @@ impl Entry {
             let (Some(store), Some(key)) = (&entry.shared.store, &entry.store_key) else {
                 return;
             };
-            entry.shared.store_call("remove_if", store.remove_if(key, version)).await;
-            entry.shared.store_call("publish", store.publish_invalidation(key)).await;
+            entry
+                .shared
+                .store_call("remove_if", store.remove_if(key, version))
+                .await;
+            entry
+                .shared
+                .store_call("publish", store.publish_invalidation(key))
+                .await;
         });
     }
 
@@ -532,7 +535,11 @@ impl Entry {
         }
         // Two rounds: if the holder died, its lock expires and one waiter takes over.
         for _ in 0..2 {
-            match self.shared.store_call("lock", store.try_lock(&key, STORE_LOCK_TTL)).await {
+            match self
+                .shared
+                .store_call("lock", store.try_lock(&key, self.shared.config.store_lock_ttl))
+                .await
+            {
                 Some(Some(lock)) => {
                     // Re-check: the previous holder may have saved while we asked.
                     let result = match self.adopt_stored(state, credential).await {
@@ -547,7 +554,7 @@ impl Entry {
                 }
                 Some(None) => {
                     // Another replica is fetching: wait for its token, polling with back-off.
-                    let deadline = Instant::now() + STORE_LOCK_TTL;
+                    let deadline = Instant::now() + self.shared.config.store_lock_ttl;
                     let mut wait = Duration::from_millis(20);
                     while Instant::now() < deadline {
                         tokio::time::sleep(wait).await;
@@ -657,7 +664,13 @@ impl Entry {
         }
     }
 
-    fn install_versioned(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>, token: Token, version: u64) {
+    fn install_versioned(
+        self: &Arc<Self>,
+        state: &mut RefreshState,
+        credential: &Arc<Credential>,
+        token: Token,
+        version: u64,
+    ) {
         let fingerprint = credential.fingerprint;
         match token.refresh_token() {
             // B2C rotates refresh tokens: always keep the newest.

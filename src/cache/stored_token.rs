@@ -137,7 +137,10 @@ impl StoredToken {
         let form: Form = serde_json::from_slice(bytes.expose_secret())
             .map_err(|_| StoreError::new("a stored token does not parse (written by another version?)"))?;
         if form.format != FORMAT {
-            return Err(StoreError::new(format!("stored token format {} is not {FORMAT}", form.format)));
+            return Err(StoreError::new(format!(
+                "stored token format {} is not {FORMAT}",
+                form.format
+            )));
         }
         Ok(Self { form: Arc::new(form) })
     }

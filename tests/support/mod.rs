@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod hostile;
+pub mod redis;
 
 use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
 use wiremock::matchers::{method, path};
