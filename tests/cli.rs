@@ -346,3 +346,122 @@ async fn flags_beat_variables_and_the_token_url_variable_beats_tenant_variables(
         assert_eq!(requests[0].path(), expected_path, "{case}");
     }
 }
+
+/// A private temporary directory for a token cache.
+fn cache_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("b2c-token-cli-cache-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Issue 12: `--cache` makes 20 parallel runs share one request, and later runs reuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_cache_makes_parallel_runs_share_one_request() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let dir = cache_dir("parallel");
+    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
+    let scope = tenant.api_default_scope();
+    let dir_text = dir.to_str().unwrap().to_owned();
+    let env: Vec<(&str, &str)> = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
+            ("B2C_SCOPE", &scope),
+            ("B2C_TOKEN_CACHE", "1"),
+            ("B2C_TOKEN_CACHE_DIR", &dir_text),
+        ],
+    );
+    let runs: Vec<_> = (0..20)
+        .map(|_| b2c_token(&["client-credentials"], &env, None))
+        .collect();
+    let results = futures_join_all(runs).await;
+    let first = results[0].stdout.clone();
+    for run in &results {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout == first, "every run printed the one token");
+    }
+    assert_eq!(tenant.total_token_requests(), 1, "20 parallel runs, one request");
+    let again = b2c_token(&["client-credentials"], &env, None).await;
+    assert!(again.stdout == first);
+    assert_eq!(tenant.total_token_requests(), 1);
+
+    let list = b2c_token(&["cache", "list"], &env, None).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert_eq!(list.stdout.lines().count(), 1, "{}", list.stdout);
+    assert!(!list.stdout.contains(defaults::CONFIDENTIAL_CLIENT_ID) && !list.stdout.contains("eyJ"));
+
+    // A corrupt file is ignored and rewritten by the next good token.
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_some_and(|e| e == "token") {
+            std::fs::write(&path, b"garbage").unwrap();
+        }
+    }
+    let after_corruption = b2c_token(&["client-credentials"], &env, None).await;
+    assert_eq!(after_corruption.code, 0, "{}", after_corruption.stderr);
+    assert_eq!(tenant.total_token_requests(), 2);
+    let reused = b2c_token(&["client-credentials"], &env, None).await;
+    assert!(reused.stdout == after_corruption.stdout);
+    assert_eq!(tenant.total_token_requests(), 2, "the rewritten file is read");
+
+    let cleared = b2c_token(&["cache", "clear"], &env, None).await;
+    assert_eq!(cleared.stdout.trim(), "1 cached token(s) deleted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cache directory other users can read is refused, not used.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_file_cache_refuses_a_directory_others_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tenant = FakeTenant::start().await.unwrap();
+    let dir = cache_dir("loose");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = tenant_env(&tenant, defaults::ROPC_POLICY);
+    let dir_text = dir.to_str().unwrap().to_owned();
+    let env = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID),
+            ("B2C_PASSWORD", defaults::PASSWORD),
+            ("B2C_TOKEN_CACHE_DIR", &dir_text),
+        ],
+    );
+    let run = b2c_token(&["--cache", "password", "--username", defaults::USERNAME], &env, None).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("chmod 700"), "{}", run.stderr);
+    assert_eq!(tenant.total_token_requests(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::with_capacity(futures.len());
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    // Poll them together: each runs a child process, so they overlap in time.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => {
+                        *result = Some(output);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}

@@ -16,8 +16,11 @@
 use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use b2c_token::{
-    Authority, Client, ClientAuthentication, Cloud, Error, Password, PolicyForm, RefreshToken, Scopes, Token,
+    Authority, Client, ClientAuthentication, Cloud, Error, FileStore, Password, PolicyForm, RefreshToken, Scopes,
+    Token, TokenCache,
 };
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
@@ -51,6 +54,15 @@ struct Cli {
     /// Log the requests (never secrets) to standard error.
     #[arg(short, long, global = true)]
     verbose: bool,
+
+    /// Keep tokens in a private file cache (0700 directory, 0600 files) and reuse them until
+    /// they are due for refresh: a shell loop makes one request per token lifetime.
+    #[arg(long, env = "B2C_TOKEN_CACHE", global = true, value_parser = clap::builder::FalseyValueParser::new())]
+    cache: bool,
+
+    /// The token cache directory [default: $XDG_CACHE_HOME/b2c-token or ~/.cache/b2c-token].
+    #[arg(long, env = "B2C_TOKEN_CACHE_DIR", global = true)]
+    cache_dir: Option<std::path::PathBuf>,
 
     /// Also trust the CA certificate(s) in this PEM file, for a token endpoint behind a
     /// private CA (the system's roots stay trusted).
@@ -94,7 +106,20 @@ struct AuthorityArgs {
 }
 
 #[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// List the cached tokens: key ids (keyed hashes) and expiry, never the tokens.
+    List,
+    /// Delete every cached token.
+    Clear,
+}
+
+#[derive(Subcommand, Debug)]
 enum GrantCommand {
+    /// The token cache kept by `--cache`.
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
+    },
     /// Resource-owner password (ROPC): password from B2C_PASSWORD or --password-stdin.
     Password {
         /// The local account's sign-in name.
@@ -199,7 +224,44 @@ fn main() -> ExitCode {
     }
 }
 
+fn file_store(cli: &Cli) -> Result<FileStore, Failure> {
+    let dir = match &cli.cache_dir {
+        Some(dir) => dir.clone(),
+        None => FileStore::default_dir()?,
+    };
+    Ok(FileStore::open(dir)?)
+}
+
+fn cache_command(cli: &Cli, action: &CacheCommand) -> Result<String, Failure> {
+    let store = file_store(cli)?;
+    match action {
+        CacheCommand::List => {
+            let now = std::time::SystemTime::now();
+            Ok(store
+                .list()?
+                .iter()
+                .map(|entry| match entry.expires_at.duration_since(now) {
+                    Ok(left) => format!("{}  expires in {} s", entry.id, left.as_secs()),
+                    Err(_) => format!("{}  expired", entry.id),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+        CacheCommand::Clear => Ok(format!("{} cached token(s) deleted", store.clear()?)),
+    }
+}
+
 async fn run(cli: Cli) -> Result<String, Failure> {
+    if let GrantCommand::Cache { action } = &cli.grant {
+        return cache_command(&cli, action);
+    }
+    // With --cache, password and client-credentials tokens go through a TokenCache on a
+    // FileStore: reused across runs, one request per lifetime across parallel runs.
+    let cache = if cli.cache {
+        Some(TokenCache::builder().store(Arc::new(file_store(&cli)?)).build())
+    } else {
+        None
+    };
     let authority = authority(&cli.authority)?;
     let client_id = cli
         .client_id
@@ -225,10 +287,12 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 let client_secret = secret("B2C_CLIENT_SECRET", false, "client secret")?;
                 builder = builder.client_secret(client_secret).confidential_password_grant(true);
             }
-            builder
-                .build()?
-                .acquire_token_by_password(username, &Password::new(password), &scopes)
-                .await?
+            let client = builder.build()?;
+            let password = Password::new(password);
+            match &cache {
+                Some(cache) => cache.password(&client, username, &password, &scopes).token().await?,
+                None => client.acquire_token_by_password(username, &password, &scopes).await?,
+            }
         }
         GrantCommand::ClientCredentials {
             client_secret_stdin,
@@ -240,13 +304,13 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             } else {
                 ClientAuthentication::FormBody
             };
-            builder
-                .client_secret(secret)
-                .client_authentication(method)
-                .build()?
-                .acquire_token_by_client_credentials(&scopes)
-                .await?
+            let client = builder.client_secret(secret).client_authentication(method).build()?;
+            match &cache {
+                Some(cache) => cache.client_credentials(&client, &scopes).token().await?,
+                None => client.acquire_token_by_client_credentials(&scopes).await?,
+            }
         }
+        GrantCommand::Cache { action } => return cache_command(&cli, action),
         GrantCommand::Refresh {
             refresh_token_stdin,
             basic_auth,

@@ -12,6 +12,7 @@
 //! refresh. Nothing depends on that task for safety: expiry is checked on every hit.
 
 mod clock;
+mod file_store;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
@@ -26,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use self::file_store::{FileEntry, FileStore};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 use self::refresh::{Credential, Entry, Schedule, Shared, SourceGrant};

@@ -104,6 +104,27 @@ impl StoredToken {
         )
     }
 
+    /// The same token without its refresh token, for stores that keep access tokens only.
+    pub(crate) fn without_refresh_token(&self) -> Self {
+        let form = &*self.form;
+        Self {
+            form: Arc::new(Form {
+                format: form.format,
+                version: form.version,
+                fingerprint: form.fingerprint,
+                access_token: form.access_token.clone(),
+                id_token: form.id_token.clone(),
+                refresh_token: None,
+                token_type: form.token_type.clone(),
+                scope: form.scope.clone(),
+                resource: form.resource.clone(),
+                issued_ms: form.issued_ms,
+                expires_ms: form.expires_ms,
+                refresh_token_expires_ms: None,
+            }),
+        }
+    }
+
     /// The fingerprint of the credential that earned the token.
     pub(crate) fn fingerprint(&self) -> u64 {
         self.form.fingerprint
