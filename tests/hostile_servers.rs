@@ -132,6 +132,9 @@ async fn echoed_secrets_never_leak_in_any_encoding_or_channel() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // reqwest and hyper log through the `log` crate: capture that too.
+    let _ = tracing_log::LogTracer::init();
+    log::set_max_level(log::LevelFilter::Trace);
 
     let server = HostileServer::start(echo).await;
     let scopes = Scopes::new(["api://x/.default"]).unwrap();
@@ -615,6 +618,45 @@ async fn duplicate_keys_are_refused_and_a_byte_order_mark_is_tolerated() {
         .await
         .unwrap();
     assert_eq!(token.access_token().unwrap().expose_secret(), "a");
+}
+
+#[tokio::test]
+async fn the_cli_refresh_can_use_basic_auth_and_prints_no_empty_message_line() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let server = HostileServer::start(move |request| {
+        record
+            .lock()
+            .unwrap()
+            .push(request.header("authorization").map(str::to_owned));
+        // An OAuth error with no description at all.
+        response(
+            400,
+            &[("content-type", "application/json")],
+            r#"{"error":"invalid_grant"}"#,
+        )
+    })
+    .await;
+    let url = server.url("/token");
+    let (code, _, stderr) = cli(
+        &["refresh", "--basic-auth"],
+        &[
+            ("B2C_TOKEN_URL", &url),
+            ("B2C_CLIENT_ID", CLIENT_ID),
+            ("B2C_CLIENT_SECRET", SECRET),
+            ("B2C_REFRESH_TOKEN", "refresh-token-value"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 3, "{stderr}");
+    let authorization = seen.lock().unwrap()[0].clone().unwrap_or_default();
+    assert!(authorization.starts_with("Basic "), "{authorization:?}");
+    assert!(!stderr.contains("message:"), "an empty message line: {stderr}");
+    assert!(
+        stderr.contains("  code: invalid_grant") && stderr.contains("  fix: "),
+        "{stderr}"
+    );
+    assert_clean("CLI stderr", &stderr);
 }
 
 #[tokio::test]

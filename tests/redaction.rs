@@ -1,4 +1,7 @@
 //! No secret used in a request ever shows up in Debug, Display, an error or a log line.
+//!
+//! The hostile side (a server echoing every encoding of every secret, in every output channel
+//! including the CLI's and the lockout memory's replays) is in tests/hostile_servers.rs.
 
 mod support;
 

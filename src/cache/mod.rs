@@ -253,6 +253,13 @@ impl TokenCache {
         }
     }
 
+    /// How many store calls failed or timed out since the cache was built (each one cost
+    /// only sharing: the cache carried on without the store). Export it to your metrics.
+    #[must_use]
+    pub fn store_errors(&self) -> u64 {
+        self.inner.shared.store_errors.load(Ordering::Relaxed)
+    }
+
     /// The number of keys held.
     #[must_use]
     pub fn len(&self) -> usize {
