@@ -13,10 +13,13 @@
 
 mod clock;
 mod file_store;
+mod fleet;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
 mod refresh;
+mod schedule;
+mod shared;
 mod source;
 mod store;
 mod stored_token;
@@ -30,7 +33,9 @@ use std::time::Duration;
 pub use self::file_store::{FileEntry, FileStore};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
-use self::refresh::{Credential, Entry, Schedule, Shared, SourceGrant};
+use self::refresh::{Credential, Entry, SourceGrant};
+use self::schedule::Schedule;
+use self::shared::Shared;
 pub use self::source::{TokenFuture, TokenSource};
 pub use self::store::{
     CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,

@@ -1,6 +1,5 @@
-//! Keeping one entry's token fresh: the entry and its single flight, the credential binding,
-//! failure memory, and the one scheduler task per cache that fires refresh and expiry
-//! deadlines. Kept together: split apart they would import each other.
+//! Keeping one entry's token fresh: the entry and its single flight, the credential binding
+//! and the failure memory.
 //!
 //! Promises kept here (each attacked by a test in `tests/cache_attacks.rs`):
 //! * a token is served only to a source whose credential (password, client secret) has the
@@ -8,23 +7,21 @@
 //!   the source's own credential and changes the entry only if that fetch succeeds;
 //! * after a failed fetch, the same credential gets the remembered error, without a request,
 //!   for a back-off window that doubles up to the configured maximum;
-//! * a key fetches at most once per [`MIN_FETCH_INTERVAL`] however short the lifetimes the
-//!   server sends, and callers that waited through a fetch share its result;
-//! * only entries read since their last refresh are refreshed ahead of expiry;
-//! * the deadline heap is compacted, so evicted and invalidated entries free their memory.
+//! * a key fetches at most once per [`MIN_FETCH_INTERVAL`] for tokens that live less than
+//!   that, and callers that waited through a fetch share its result;
+//! * only entries read since their last refresh are refreshed ahead of expiry (`schedule.rs`).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use super::clock::Expiry;
-use super::store::{CacheKey, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenStore};
-use super::CacheConfig;
+use super::schedule::{Action, Deadline};
+use super::shared::Shared;
+use super::store::{CacheKey, StoreKey, StoredToken};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::secret::{Password, RefreshToken};
@@ -41,244 +38,6 @@ pub(super) const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
 /// How many credentials' failures an entry remembers at once (a wrong password and the
 /// right one, say); the oldest is forgotten first.
 const MAX_REMEMBERED_FAILURES: usize = 8;
-/// The deadline heap is compacted when it holds this many deadlines, or twice as many as
-/// after the last compaction, whichever is more.
-const MIN_COMPACTION: usize = 64;
-
-/// What every entry of a cache needs, held once per cache rather than once per entry.
-pub(super) struct Shared {
-    pub(super) config: CacheConfig,
-    pub(super) store: Option<Arc<dyn TokenStore>>,
-    pub(super) schedule: Mutex<Schedule>,
-    /// Wakes the scheduler when a deadline earlier than all others arrives.
-    pub(super) wake: tokio::sync::Notify,
-    /// The keys of credential fingerprints and store key ids: the store's, shared by the
-    /// fleet, or this cache's own random ones.
-    pub(super) namespace: StoreNamespace,
-    /// Whether the store is failing (a warning is logged once per outage), and how often it did.
-    pub(super) store_down: AtomicBool,
-    pub(super) store_errors: AtomicU64,
-}
-
-impl Shared {
-    /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
-    /// secret for client credentials. The secret itself stays where it already is.
-    pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
-        match grant {
-            SourceGrant::ClientCredentials => self.namespace.fingerprint(
-                "client_credentials",
-                client.client_secret().map(|secret| secret.expose_secret()),
-            ),
-            SourceGrant::Password { password, .. } => {
-                self.namespace.fingerprint("password", Some(password.expose_secret()))
-            }
-        }
-    }
-}
-
-/// The deadlines of every entry, and whether a scheduler task is running to honour them.
-#[derive(Default)]
-pub(super) struct Schedule {
-    pub(super) deadlines: BinaryHeap<Reverse<Deadline>>,
-    pub(super) running: bool,
-    compact_at: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Action {
-    Refresh,
-    Expire,
-}
-
-/// Something to do to one entry at one time, if the entry still holds the same token.
-pub(super) struct Deadline {
-    pub(super) at: Instant,
-    /// The entry's token generation when this was scheduled: a newer token makes it moot.
-    pub(super) generation: u64,
-    pub(super) action: Action,
-    pub(super) entry: Weak<Entry>,
-}
-
-impl Deadline {
-    /// Whether the deadline can still do something: its entry is alive and holds the token
-    /// the deadline was made for.
-    fn is_current(&self) -> bool {
-        self.entry
-            .upgrade()
-            .is_some_and(|entry| entry.token_generation.load(Ordering::Acquire) == self.generation)
-    }
-}
-
-impl PartialEq for Deadline {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-
-impl Eq for Deadline {}
-
-impl PartialOrd for Deadline {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Deadline {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.generation, self.action).cmp(&(other.at, other.generation, other.action))
-    }
-}
-
-/// The longest the cache waits for any store call (stores set their own, shorter, timeouts;
-/// this guards against one that does not).
-const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
-
-impl Shared {
-    /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
-    /// and counted; the cache goes on without the store.
-    async fn store_call<T>(&self, what: &str, call: impl std::future::Future<Output = StoreResult<T>>) -> Option<T> {
-        let result = match tokio::time::timeout(STORE_CALL_LIMIT, call).await {
-            Ok(result) => result,
-            Err(_) => Err(super::store::StoreError::new(format!("{what} timed out"))),
-        };
-        match result {
-            Ok(value) => {
-                if self.store_down.swap(false, Ordering::Relaxed) {
-                    tracing::info!("token store is back");
-                }
-                Some(value)
-            }
-            Err(error) => {
-                self.store_errors.fetch_add(1, Ordering::Relaxed);
-                if !self.store_down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(%error, "token store failing: carrying on with this process's cache and the token endpoint");
-                }
-                None
-            }
-        }
-    }
-}
-
-impl Shared {
-    pub(super) fn lock_schedule(&self) -> MutexGuard<'_, Schedule> {
-        crate::sync::lock(&self.schedule)
-    }
-
-    /// Adds a deadline, starting the scheduler on the current runtime if none runs. Without
-    /// a runtime nothing refreshes ahead, which is safe: the hit path checks expiry itself,
-    /// and a miss fetches.
-    fn schedule(self: &Arc<Self>, deadline: Deadline) {
-        let mut schedule = self.lock_schedule();
-        let earliest = schedule
-            .deadlines
-            .peek()
-            .is_none_or(|Reverse(first)| deadline.at < first.at);
-        schedule.deadlines.push(Reverse(deadline));
-        if schedule.deadlines.len() >= schedule.compact_at.max(MIN_COMPACTION) {
-            // Evicted entries and replaced tokens leave deadlines behind, each holding its
-            // entry's allocation through a `Weak`: drop them all, amortised O(1) per push.
-            schedule.deadlines.retain(|Reverse(deadline)| deadline.is_current());
-            schedule.compact_at = schedule.deadlines.len() * 2;
-        }
-        if schedule.running {
-            drop(schedule);
-            if earliest {
-                self.wake.notify_one();
-            }
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        schedule.running = true;
-        drop(schedule);
-        // The guard exists before the task is first polled: a runtime dropped before then
-        // still marks the schedule as not running, so the next runtime starts a scheduler.
-        runtime.spawn(scheduler(SchedulerGuard {
-            shared: Arc::clone(self),
-            armed: true,
-        }));
-    }
-}
-
-/// Marks the schedule as not running if the scheduler task ends without saying so itself
-/// (its runtime shut down), so that a later runtime starts a new one.
-struct SchedulerGuard {
-    shared: Arc<Shared>,
-    armed: bool,
-}
-
-impl Drop for SchedulerGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.shared.lock_schedule().running = false;
-        }
-    }
-}
-
-/// One task per cache: sleeps until the earliest deadline (or until an earlier one arrives),
-/// then hands due deadlines to short-lived jobs. Ends when no deadline is left.
-async fn scheduler(mut guard: SchedulerGuard) {
-    let shared = Arc::clone(&guard.shared);
-    loop {
-        let (due, next) = {
-            let mut schedule = shared.lock_schedule();
-            let now = Instant::now();
-            let mut due = Vec::new();
-            while schedule.deadlines.peek().is_some_and(|Reverse(first)| first.at <= now) {
-                if let Some(Reverse(deadline)) = schedule.deadlines.pop() {
-                    due.push(deadline);
-                }
-            }
-            let next = schedule.deadlines.peek().map(|Reverse(first)| first.at);
-            if due.is_empty() && next.is_none() {
-                schedule.running = false;
-                guard.armed = false;
-                return;
-            }
-            (due, next)
-        };
-        for deadline in due {
-            if let Some(entry) = deadline.entry.upgrade() {
-                tokio::spawn(run_deadline(entry, deadline.generation, deadline.action));
-            }
-        }
-        if let Some(at) = next {
-            // A notification sent before this wait starts is kept by `Notify`, so an earlier
-            // deadline added in between is not missed.
-            let _ = tokio::time::timeout_at(at, shared.wake.notified()).await;
-        }
-    }
-}
-
-/// Refreshes, or retires, one entry's token if it is still the one the deadline was for.
-async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
-    let mut state = entry.refresh.lock().await;
-    if entry.token_generation.load(Ordering::Acquire) != generation {
-        return; // a newer token was installed and scheduled its own deadline
-    }
-    match action {
-        Action::Expire => {
-            tracing::debug!(key = ?entry.key, "token expired without a refresh");
-            entry.retire();
-        }
-        Action::Refresh if !entry.read.swap(false, Ordering::AcqRel) => {
-            // Nobody asked for the token since it was fetched: refreshing it would cost a
-            // request for nothing (100k idle users would cost B2C ~55 requests/s for ever).
-            tracing::debug!(key = ?entry.key, "idle since the last refresh: letting the token expire");
-            entry.schedule_expiry(generation);
-        }
-        Action::Refresh => {
-            let Some(credential) = entry.credential() else {
-                return;
-            };
-            tracing::debug!(key = ?entry.key, "proactive refresh");
-            if let Err(error) = Box::pin(entry.fetch_shared(&mut state, &credential)).await {
-                entry.schedule_retry(&mut state, generation, &error);
-            }
-        }
-    }
-}
 
 /// The original grant of a source, used again when no refresh token works.
 pub(super) enum SourceGrant {
@@ -297,11 +56,11 @@ pub(super) struct Credential {
 /// A token as served: with the fingerprint of the credential that earned it and its expiry
 /// on the hit path's clocks, swapped in and out as one.
 pub(super) struct Installed {
-    token: Token,
-    fingerprint: u64,
-    expiry: Expiry,
+    pub(super) token: Token,
+    pub(super) fingerprint: u64,
+    pub(super) expiry: Expiry,
     /// The version of this token in the store (what `remove_if` compares).
-    version: u64,
+    pub(super) version: u64,
 }
 
 /// The result of the last fetch, for the callers that waited through it.
@@ -323,16 +82,16 @@ struct Failure {
 #[derive(Default)]
 pub(super) struct RefreshState {
     /// The newest refresh token, with the fingerprint of the credential it was issued to.
-    refresh_token: Option<(u64, RefreshToken)>,
+    pub(super) refresh_token: Option<(u64, RefreshToken)>,
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
-    fetch_generation: u64,
+    pub(super) fetch_generation: u64,
     last: Option<Outcome>,
     failures: Vec<Failure>,
     /// After a fetch returned a token living less than `MIN_FETCH_INTERVAL`: for which
     /// credential, until when, in which epoch the key does not ask again.
-    short_lived: Option<(u64, Instant, u64)>,
+    pub(super) short_lived: Option<(u64, Instant, u64)>,
     /// Wait before the next background retry; zero until a background refresh fails.
-    backoff: Duration,
+    pub(super) backoff: Duration,
 }
 
 pub(super) struct Entry {
@@ -340,23 +99,23 @@ pub(super) struct Entry {
     /// The key as the store knows it, when there is a store.
     pub(super) store_key: Option<StoreKey>,
     pub(super) shared: Arc<Shared>,
-    current: ArcSwapOption<Installed>,
+    pub(super) current: ArcSwapOption<Installed>,
     /// CLOCK reference bit for eviction.
     pub(super) referenced: AtomicBool,
     /// Read since the last refresh: only such entries are refreshed ahead of expiry.
     pub(super) read: AtomicBool,
     /// Mirrors `RefreshState::fetch_generation` for callers about to wait.
-    fetch_generation: AtomicU64,
+    pub(super) fetch_generation: AtomicU64,
     /// Bumped whenever `current` changes; deadlines carry the value they were made for.
-    token_generation: AtomicU64,
+    pub(super) token_generation: AtomicU64,
     /// Bumped by `invalidate`: failures remembered before it are forgotten.
-    invalidations: AtomicU64,
+    pub(super) invalidations: AtomicU64,
     /// The credential that earned the current token: background refreshes use it.
-    credential: Mutex<Option<Arc<Credential>>>,
+    pub(super) credential: Mutex<Option<Arc<Credential>>>,
     /// When an API's rejection last forced a refresh (see `invalidate_rejected`).
-    forced_refresh_at: Mutex<Option<Instant>>,
+    pub(super) forced_refresh_at: Mutex<Option<Instant>>,
     /// Single flight: every fetch, by a caller or a refresh job, holds this.
-    refresh: tokio::sync::Mutex<RefreshState>,
+    pub(super) refresh: tokio::sync::Mutex<RefreshState>,
 }
 
 impl Entry {
@@ -378,7 +137,7 @@ impl Entry {
         }
     }
 
-    fn credential(&self) -> Option<Arc<Credential>> {
+    pub(super) fn credential(&self) -> Option<Arc<Credential>> {
         crate::sync::lock(&self.credential).clone()
     }
 
@@ -406,7 +165,7 @@ impl Entry {
     }
 
     /// Stops serving the current token (it expired unrefreshed).
-    fn retire(&self) {
+    pub(super) fn retire(&self) {
         self.current.store(None);
         self.token_generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -504,78 +263,11 @@ impl Entry {
         self.fetch_shared(&mut state, credential).await
     }
 
-    /// A stored token for `credential` that is not yet due for refresh, installed. Tokens
-    /// another credential earned are not taken.
-    async fn adopt_stored(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>) -> Option<Token> {
-        let (store, key) = (self.shared.store.as_ref()?, self.store_key.as_ref()?);
-        let stored = self.shared.store_call("load", store.load(key)).await??;
-        if stored.fingerprint() != credential.fingerprint {
-            return None;
-        }
-        let token = stored.to_token(self.key.scopes.clone());
-        let (refresh_at, _) = self.refresh_times(&token);
-        if Instant::now() >= refresh_at {
-            return None;
-        }
-        tracing::debug!(key = ?self.key, "token from the store");
-        self.install_versioned(state, credential, token.clone(), stored.version());
-        Some(token)
-    }
-
-    /// Every fetch goes through here: the store first (another replica may have the token),
-    /// then one replica fetches under the store's lock while the others wait for its token.
-    /// Without a store, or when it fails, this process fetches on its own.
-    async fn fetch_shared(self: &Arc<Self>, state: &mut RefreshState, credential: &Arc<Credential>) -> Result<Token> {
-        let (Some(store), Some(key)) = (self.shared.store.clone(), self.store_key.clone()) else {
-            let result = self.fetch(state, credential).await;
-            return self.finish(state, credential, result).await;
-        };
-        if let Some(token) = self.adopt_stored(state, credential).await {
-            return Ok(token);
-        }
-        // Two rounds: if the holder died, its lock expires and one waiter takes over.
-        for _ in 0..2 {
-            match self
-                .shared
-                .store_call("lock", store.try_lock(&key, self.shared.config.store_lock_ttl))
-                .await
-            {
-                Some(Some(lock)) => {
-                    // Re-check: the previous holder may have saved while we asked.
-                    let result = match self.adopt_stored(state, credential).await {
-                        Some(token) => Ok(token),
-                        None => {
-                            let result = self.fetch(state, credential).await;
-                            self.finish(state, credential, result).await
-                        }
-                    };
-                    self.shared.store_call("unlock", store.unlock(&key, lock)).await;
-                    return result;
-                }
-                Some(None) => {
-                    // Another replica is fetching: wait for its token, polling with back-off.
-                    let deadline = Instant::now() + self.shared.config.store_lock_ttl;
-                    let mut wait = Duration::from_millis(20);
-                    while Instant::now() < deadline {
-                        tokio::time::sleep(wait).await;
-                        if let Some(token) = self.adopt_stored(state, credential).await {
-                            return Ok(token);
-                        }
-                        wait = (wait * 2).min(Duration::from_millis(500));
-                    }
-                }
-                None => break, // the store is failing: fetch alone
-            }
-        }
-        let result = self.fetch(state, credential).await;
-        self.finish(state, credential, result).await
-    }
-
     /// One fetch with `credential`: its refresh token if it has one, the original grant
     /// otherwise or when the refresh token is no longer accepted (`invalid_grant`). Never
     /// more than one of each. Another credential's refresh token is never used: it would
     /// give a token without checking this credential.
-    async fn fetch(&self, state: &mut RefreshState, credential: &Credential) -> Result<Token> {
+    pub(super) async fn fetch(&self, state: &mut RefreshState, credential: &Credential) -> Result<Token> {
         let refresh_token = state
             .refresh_token
             .as_ref()
@@ -608,7 +300,7 @@ impl Entry {
         }
     }
 
-    async fn finish(
+    pub(super) async fn finish(
         self: &Arc<Self>,
         state: &mut RefreshState,
         credential: &Arc<Credential>,
@@ -664,7 +356,7 @@ impl Entry {
         }
     }
 
-    fn install_versioned(
+    pub(super) fn install_versioned(
         self: &Arc<Self>,
         state: &mut RefreshState,
         credential: &Arc<Credential>,
@@ -710,7 +402,7 @@ impl Entry {
     }
 
     /// Retires the token at its expiry (on tokio's clock, which tests can move).
-    fn schedule_expiry(self: &Arc<Self>, generation: u64) {
+    pub(super) fn schedule_expiry(self: &Arc<Self>, generation: u64) {
         let expires_at = self
             .current
             .load()
@@ -728,7 +420,7 @@ impl Entry {
 
     /// After a failed background refresh: try again after a growing back-off, or, if the
     /// token expires first, retire it at its expiry.
-    fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
+    pub(super) fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
         let config = &self.shared.config;
         let backoff = if state.backoff.is_zero() {
             config.retry_backoff
@@ -764,7 +456,7 @@ impl Entry {
     }
 
     /// When to refresh and when the token expires.
-    fn refresh_times(&self, token: &Token) -> (Instant, Instant) {
+    pub(super) fn refresh_times(&self, token: &Token) -> (Instant, Instant) {
         let issued_at = token.issued_at();
         let expires_at = token.expires_at().unwrap_or(issued_at + UNKNOWN_LIFETIME);
         let lifetime = expires_at.saturating_duration_since(issued_at);

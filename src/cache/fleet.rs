@@ -1,0 +1,89 @@
+//! The store protocol every fetch follows (docs/scaling.md): adopt a stored token earned by the
+//! same credential and not yet due for refresh; otherwise fetch under the store's lock while
+//! other replicas wait for that token. Without a store, or while it fails, fetch alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::refresh::{Credential, Entry, RefreshState};
+use crate::error::Result;
+use crate::token::Token;
+
+impl Entry {
+    /// A stored token for `credential` that is not yet due for refresh, installed. Tokens
+    /// another credential earned are not taken.
+    pub(super) async fn adopt_stored(
+        self: &Arc<Self>,
+        state: &mut RefreshState,
+        credential: &Arc<Credential>,
+    ) -> Option<Token> {
+        let (store, key) = (self.shared.store.as_ref()?, self.store_key.as_ref()?);
+        let stored = self.shared.store_call("load", store.load(key)).await??;
+        if stored.fingerprint() != credential.fingerprint {
+            return None;
+        }
+        let token = stored.to_token(self.key.scopes.clone());
+        let (refresh_at, _) = self.refresh_times(&token);
+        if Instant::now() >= refresh_at {
+            return None;
+        }
+        tracing::debug!(key = ?self.key, "token from the store");
+        self.install_versioned(state, credential, token.clone(), stored.version());
+        Some(token)
+    }
+
+    /// Every fetch goes through here: the store first (another replica may have the token),
+    /// then one replica fetches under the store's lock while the others wait for its token.
+    /// Without a store, or when it fails, this process fetches on its own.
+    pub(super) async fn fetch_shared(
+        self: &Arc<Self>,
+        state: &mut RefreshState,
+        credential: &Arc<Credential>,
+    ) -> Result<Token> {
+        let (Some(store), Some(key)) = (self.shared.store.clone(), self.store_key.clone()) else {
+            let result = self.fetch(state, credential).await;
+            return self.finish(state, credential, result).await;
+        };
+        if let Some(token) = self.adopt_stored(state, credential).await {
+            return Ok(token);
+        }
+        // Two rounds: if the holder died, its lock expires and one waiter takes over.
+        for _ in 0..2 {
+            match self
+                .shared
+                .store_call("lock", store.try_lock(&key, self.shared.config.store_lock_ttl))
+                .await
+            {
+                Some(Some(lock)) => {
+                    // Re-check: the previous holder may have saved while we asked.
+                    let result = match self.adopt_stored(state, credential).await {
+                        Some(token) => Ok(token),
+                        None => {
+                            let result = self.fetch(state, credential).await;
+                            self.finish(state, credential, result).await
+                        }
+                    };
+                    self.shared.store_call("unlock", store.unlock(&key, lock)).await;
+                    return result;
+                }
+                Some(None) => {
+                    // Another replica is fetching: wait for its token, polling with back-off.
+                    let deadline = Instant::now() + self.shared.config.store_lock_ttl;
+                    let mut wait = Duration::from_millis(20);
+                    while Instant::now() < deadline {
+                        tokio::time::sleep(wait).await;
+                        if let Some(token) = self.adopt_stored(state, credential).await {
+                            return Ok(token);
+                        }
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                    }
+                }
+                None => break, // the store is failing: fetch alone
+            }
+        }
+        let result = self.fetch(state, credential).await;
+        self.finish(state, credential, result).await
+    }
+}

@@ -1,0 +1,77 @@
+//! What every entry of a cache needs, held once per cache: configuration, the store and its
+//! health, the namespace of credential fingerprints, and the schedule.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::refresh::SourceGrant;
+use super::schedule::Schedule;
+use super::store::{StoreNamespace, StoreResult, TokenStore};
+use super::CacheConfig;
+use crate::client::Client;
+
+/// What every entry of a cache needs, held once per cache rather than once per entry.
+pub(super) struct Shared {
+    pub(super) config: CacheConfig,
+    pub(super) store: Option<Arc<dyn TokenStore>>,
+    pub(super) schedule: Mutex<Schedule>,
+    /// Wakes the scheduler when a deadline earlier than all others arrives.
+    pub(super) wake: tokio::sync::Notify,
+    /// The keys of credential fingerprints and store key ids: the store's, shared by the
+    /// fleet, or this cache's own random ones.
+    pub(super) namespace: StoreNamespace,
+    /// Whether the store is failing (a warning is logged once per outage), and how often it did.
+    pub(super) store_down: AtomicBool,
+    pub(super) store_errors: AtomicU64,
+}
+
+impl Shared {
+    /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
+    /// secret for client credentials. The secret itself stays where it already is.
+    pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
+        match grant {
+            SourceGrant::ClientCredentials => self.namespace.fingerprint(
+                "client_credentials",
+                client.client_secret().map(|secret| secret.expose_secret()),
+            ),
+            SourceGrant::Password { password, .. } => {
+                self.namespace.fingerprint("password", Some(password.expose_secret()))
+            }
+        }
+    }
+}
+
+/// The longest the cache waits for any store call (stores set their own, shorter, timeouts;
+/// this guards against one that does not).
+const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
+
+impl Shared {
+    /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
+    /// and counted; the cache goes on without the store.
+    pub(super) async fn store_call<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> Option<T> {
+        let result = match tokio::time::timeout(STORE_CALL_LIMIT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(super::store::StoreError::new(format!("{what} timed out"))),
+        };
+        match result {
+            Ok(value) => {
+                if self.store_down.swap(false, Ordering::Relaxed) {
+                    tracing::info!("token store is back");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                self.store_errors.fetch_add(1, Ordering::Relaxed);
+                if !self.store_down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "token store failing: carrying on with this process's cache and the token endpoint");
+                }
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The typed [`Token`]; `response.rs` reads B2C's token responses into it, leniently
+//! (b2c-protocol §5).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderValue;
+use tokio::time::Instant;
+
+mod response;
+
+#[cfg(any(test, fuzzing))]
+pub(crate) use self::response::jwt_exp;
+pub(crate) use self::response::{parse_error_body, parse_token_response, SentAt};
+use crate::error::{Error, Result};
+use crate::scope::Scopes;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
+
+/// The longest lifetime the SDK believes. Anything longer is a server bug, and would
+/// overflow instant arithmetic if taken at face value.
+const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Tokens from one successful token response.
+///
+/// A cheap-to-clone handle (`Arc` inside). The expiry is absolute: it was computed from the
+/// moment the request was *sent*, so network latency never makes a token look fresher than
+/// it is. Time uses tokio's clock, so tests can pause and advance it.
+///
+/// ```
+/// # async fn demo(client: b2c_token::Client) -> Result<(), b2c_token::Error> {
+/// let token = client.acquire_token_by_client_credentials(
+///     &b2c_token::Scopes::new(["https://contoso.onmicrosoft.com/api/.default"])?,
+/// ).await?;
+/// if let Some(access) = token.access_token() {
+///     println!("got {} expiring in {:?}", access.redacted_prefix(), token.expires_in());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Token(Arc<TokenInner>);
+
+struct TokenInner {
+    access_token: Option<AccessToken>,
+    id_token: Option<IdToken>,
+    refresh_token: Option<RefreshToken>,
+    token_type: String,
+    requested_scopes: Scopes,
+    granted_scope: Option<String>,
+    resource: Option<String>,
+    issued_at: Instant,
+    expires_at: Option<Instant>,
+    expires_on: Option<SystemTime>,
+    refresh_token_expires_on: Option<SystemTime>,
+}
+
+impl Token {
+    /// A token rebuilt from a store: absolute wall-clock times mapped onto this process's
+    /// clock as of now.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_stored(
+        access_token: Option<String>,
+        id_token: Option<String>,
+        refresh_token: Option<String>,
+        token_type: String,
+        requested_scopes: Scopes,
+        granted_scope: Option<String>,
+        resource: Option<String>,
+        issued: SystemTime,
+        expires: SystemTime,
+        refresh_token_expires_on: Option<SystemTime>,
+    ) -> Self {
+        let (now, now_system) = (Instant::now(), SystemTime::now());
+        let ago = now_system.duration_since(issued).unwrap_or(Duration::ZERO);
+        let remaining = expires.duration_since(now_system).unwrap_or(Duration::ZERO);
+        Self(Arc::new(TokenInner {
+            access_token: access_token.map(AccessToken::new),
+            id_token: id_token.map(IdToken::new),
+            refresh_token: refresh_token.map(RefreshToken::new),
+            token_type,
+            requested_scopes,
+            granted_scope,
+            resource,
+            issued_at: now.checked_sub(ago).unwrap_or(now),
+            expires_at: now.checked_add(remaining.min(MAX_LIFETIME)),
+            expires_on: Some(expires),
+            refresh_token_expires_on,
+        }))
+    }
+
+    /// How long ago the request that got this token was sent.
+    pub(crate) fn age(&self) -> Duration {
+        self.0.issued_at.elapsed()
+    }
+
+    /// The access token, if the response had one. B2C omits it when only `openid` and
+    /// `offline_access` were requested.
+    #[must_use]
+    pub fn access_token(&self) -> Option<&AccessToken> {
+        self.0.access_token.as_ref()
+    }
+
+    /// The ID token, if `openid` was requested.
+    #[must_use]
+    pub fn id_token(&self) -> Option<&IdToken> {
+        self.0.id_token.as_ref()
+    }
+
+    /// The refresh token, if `offline_access` was requested. Always keep the newest one:
+    /// B2C rotates it on every use.
+    #[must_use]
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.0.refresh_token.as_ref()
+    }
+
+    /// The token type as sent, e.g. `Bearer`.
+    #[must_use]
+    pub fn token_type(&self) -> &str {
+        &self.0.token_type
+    }
+
+    /// Whether the token type is `Bearer` (compared case-insensitively: `bearer` occurs).
+    #[must_use]
+    pub fn is_bearer(&self) -> bool {
+        self.0.token_type.eq_ignore_ascii_case("bearer")
+    }
+
+    /// The scopes that were requested. Use these, not [`Token::granted_scope`], to decide
+    /// what the token is for: B2C sometimes answers `"/"` or `""`.
+    #[must_use]
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.requested_scopes
+    }
+
+    /// The `scope` value the server returned, verbatim, if any.
+    #[must_use]
+    pub fn granted_scope(&self) -> Option<&str> {
+        self.0.granted_scope.as_deref()
+    }
+
+    /// The `resource` value (the API's application ID) the server returned, if any.
+    #[must_use]
+    pub fn resource(&self) -> Option<&str> {
+        self.0.resource.as_deref()
+    }
+
+    /// When the token (the access token, or the ID token when there is no access token)
+    /// expires, on tokio's monotonic clock. `None` if the server gave no lifetime at all.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.0.expires_at
+    }
+
+    /// When the token expires, on the wall clock, for display.
+    #[must_use]
+    pub fn expires_on(&self) -> Option<SystemTime> {
+        self.0.expires_on
+    }
+
+    /// When the refresh token expires, if the server said (`refresh_token_expires_in`).
+    #[must_use]
+    pub fn refresh_token_expires_on(&self) -> Option<SystemTime> {
+        self.0.refresh_token_expires_on
+    }
+
+    /// Time left before expiry (zero once expired), or `None` if unknown.
+    #[must_use]
+    pub fn expires_in(&self) -> Option<Duration> {
+        self.0.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether both handles are the same response (not merely equal strings).
+    pub(crate) fn same_as(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// When the request that produced this token was sent (tokio's clock).
+    pub(crate) fn issued_at(&self) -> Instant {
+        self.0.issued_at
+    }
+
+    /// `Bearer {access token}` as a header value marked sensitive (hidden from `Debug` and
+    /// from HTTP/2 header compression), for callers who add the header themselves:
+    /// `request.header(AUTHORIZATION, token.authorization_header()?)`.
+    ///
+    /// # Errors
+    /// [`Error::UnusableToken`] if the token is not a bearer token (`token_type` other than
+    /// `Bearer`), has no access token (only `openid`/`offline_access` were requested) or its
+    /// characters cannot go in a header.
+    pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        if !self.is_bearer() {
+            // A `mac` or `pop` token sent as a bearer token would be refused at best, and
+            // misused at worst: it needs a proof the SDK does not compute.
+            return Err(Error::UnusableToken(format!(
+                "the token type is {:?}, not Bearer: it cannot be sent as a bearer token",
+                self.token_type()
+            )));
+        }
+        let access = self.access_token().ok_or_else(|| {
+            Error::UnusableToken(
+                "the token has no access token: request a resource scope (an API scope or the client ID)".into(),
+            )
+        })?;
+        // Built as bytes and handed over without another copy: this runs on every request.
+        let secret = access.expose_secret().as_bytes();
+        let mut bytes = Vec::with_capacity(7 + secret.len());
+        bytes.extend_from_slice(b"Bearer ");
+        bytes.extend_from_slice(secret);
+        let mut value = HeaderValue::try_from(bytes)
+            .map_err(|_| Error::UnusableToken("the access token has characters a header cannot carry".into()))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Whether the expiry is known and has passed.
+    #[must_use]
+    pub fn is_expired(&self) -> bool {
+        self.0.expires_at.is_some_and(|at| at <= Instant::now())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.0;
+        f.debug_struct("Token")
+            .field("access_token", &t.access_token)
+            .field("id_token", &t.id_token)
+            .field("refresh_token", &t.refresh_token)
+            .field("token_type", &t.token_type)
+            .field("scopes", &t.requested_scopes)
+            .field("granted_scope", &t.granted_scope)
+            .field("expires_in", &self.expires_in())
+            .finish_non_exhaustive()
+    }
+}
