@@ -89,6 +89,7 @@ pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::b2c_code::{B2cCode, RetryAdvice};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
+pub use integrations::provider::{TokenProvider, TokenProviderFuture};
 #[cfg(feature = "reqwest-middleware")]
 pub use integrations::reqwest_middleware::{BearerAuth, TokenScopes};
 pub use scope::Scopes;

@@ -313,3 +313,70 @@ async fn an_api_that_keeps_answering_401_does_not_drain_the_token_endpoint() {
     // 20 calls, one replay: the API saw 21 requests.
     assert_eq!(s.api.seen().len(), 21);
 }
+
+/// Issue 15: a user-defined `TokenProvider` (here a mock that hands out tokens from a real
+/// fetch, counting what `BearerAuth` asks of it) drives `BearerAuth` like a `TokenSource`:
+/// the cached token first, one `rejected` call and one replay after a 401.
+#[tokio::test]
+async fn a_user_defined_provider_drives_bearer_auth() {
+    use b2c_token::{Token, TokenProvider, TokenProviderFuture};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Mock {
+        tokens: Vec<Token>,
+        next: AtomicUsize,
+        rejected: AtomicUsize,
+    }
+    impl TokenProvider for Mock {
+        fn token(&self) -> TokenProviderFuture<'_> {
+            let token = self.tokens[self.next.load(Ordering::SeqCst) % self.tokens.len()].clone();
+            Box::pin(async move { Ok(token) })
+        }
+        fn cached(&self) -> Option<Token> {
+            Some(self.tokens[self.next.load(Ordering::SeqCst) % self.tokens.len()].clone())
+        }
+        fn rejected(&self, _: &Token) -> bool {
+            self.rejected.fetch_add(1, Ordering::SeqCst);
+            self.next.fetch_add(1, Ordering::SeqCst);
+            true
+        }
+    }
+
+    let s = setup().await;
+    let scopes = Scopes::new([s.tenant.api_default_scope()]).unwrap();
+    let first = s.client.acquire_token_by_client_credentials(&scopes).await.unwrap();
+    let second = s.client.acquire_token_by_client_credentials(&scopes).await.unwrap();
+    assert!(first.access_token().unwrap().expose_secret() != second.access_token().unwrap().expose_secret());
+    let bearer = |token: &Token| Some(token.access_token().unwrap().expose_secret().to_owned());
+    s.api.rejected.lock().unwrap().insert(bearer(&first).unwrap());
+    let mock = Arc::new(Mock {
+        tokens: vec![first.clone(), second.clone()],
+        next: AtomicUsize::new(0),
+        rejected: AtomicUsize::new(0),
+    });
+    struct Shared(Arc<Mock>);
+    impl TokenProvider for Shared {
+        fn token(&self) -> TokenProviderFuture<'_> {
+            self.0.token()
+        }
+        fn cached(&self) -> Option<Token> {
+            self.0.cached()
+        }
+        fn rejected(&self, token: &Token) -> bool {
+            self.0.rejected(token)
+        }
+    }
+    let auth = BearerAuth::from_provider(Shared(Arc::clone(&mock))).allow_host(&s.api_server.address().to_string());
+    let http = ClientBuilder::new(reqwest::Client::new()).with(auth).build();
+    let before = s.tenant.total_token_requests();
+    let response = http.get(format!("{}/orders", s.api_server.uri())).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(mock.rejected.load(Ordering::SeqCst), 1);
+    let seen = s.api.seen();
+    assert!(seen.len() == 2 && seen[0] == bearer(&first) && seen[1] == bearer(&second));
+    assert_eq!(
+        s.tenant.total_token_requests(),
+        before,
+        "the mock, not the cache, supplied the tokens"
+    );
+}

@@ -1,6 +1,8 @@
 //! Thin adapters to other crates, one file per integration, each behind the feature named
 //! after its dependency. A user who enables none compiles none of them.
 
+pub(crate) mod provider;
+
 #[cfg(feature = "reqwest-middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 pub(crate) mod reqwest_middleware;

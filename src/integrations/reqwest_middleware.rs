@@ -14,6 +14,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
+use super::provider::TokenProvider;
 use crate::authority::is_loopback;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
@@ -37,7 +38,7 @@ use crate::secret::Password;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenScopes(pub Scopes);
 
-type SourceFor = dyn Fn(&Scopes) -> TokenSource + Send + Sync;
+type SourceFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
 /// Attaches `Authorization: Bearer …` (marked sensitive) to requests for allowed hosts.
 ///
@@ -69,7 +70,7 @@ pub struct BearerAuth {
 
 #[derive(Clone)]
 struct BearerInner {
-    source: TokenSource,
+    source: Arc<dyn TokenProvider>,
     source_for: Option<Arc<SourceFor>>,
     allowed_hosts: Vec<AllowedHost>,
     allow_any_host: bool,
@@ -112,7 +113,13 @@ impl BearerAuth {
     /// [`BearerAuth::client_credentials`] or [`BearerAuth::password`] instead.
     #[must_use]
     pub fn new(source: TokenSource) -> Self {
-        Self::build(source, None)
+        Self::build(Arc::new(source), None)
+    }
+
+    /// Tokens from any [`TokenProvider`]: your own source, or a mock in your tests.
+    #[must_use]
+    pub fn from_provider(provider: impl TokenProvider) -> Self {
+        Self::build(Arc::new(provider), None)
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -121,8 +128,10 @@ impl BearerAuth {
         let (cache, client) = (cache.clone(), client.clone());
         let source = cache.client_credentials(&client, scopes);
         Self::build(
-            source,
-            Some(Arc::new(move |scopes| cache.client_credentials(&client, scopes))),
+            Arc::new(source),
+            Some(Arc::new(move |scopes| {
+                Arc::new(cache.client_credentials(&client, scopes))
+            })),
         )
     }
 
@@ -133,14 +142,14 @@ impl BearerAuth {
             (cache.clone(), client.clone(), username.to_owned(), password.clone());
         let source = cache.password(&client, &username, &password, scopes);
         Self::build(
-            source,
+            Arc::new(source),
             Some(Arc::new(move |scopes| {
-                cache.password(&client, &username, &password, scopes)
+                Arc::new(cache.password(&client, &username, &password, scopes))
             })),
         )
     }
 
-    fn build(source: TokenSource, source_for: Option<Arc<SourceFor>>) -> Self {
+    fn build(source: Arc<dyn TokenProvider>, source_for: Option<Arc<SourceFor>>) -> Self {
         Self {
             inner: Arc::new(BearerInner {
                 source,
@@ -184,9 +193,9 @@ impl BearerAuth {
         inner.allowed_hosts.iter().any(|allowed| allowed.matches(host, port))
     }
 
-    fn source_for(&self, extensions: &Extensions) -> Result<TokenSource, Error> {
+    fn source_for(&self, extensions: &Extensions) -> Result<Arc<dyn TokenProvider>, Error> {
         match (extensions.get::<TokenScopes>(), &self.inner.source_for) {
-            (None, _) => Ok(self.inner.source.clone()),
+            (None, _) => Ok(Arc::clone(&self.inner.source)),
             (Some(TokenScopes(scopes)), Some(source_for)) => Ok(source_for(scopes)),
             (Some(_), None) => Err(Error::RequestNotSent(
                 "per-request TokenScopes need BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new"
@@ -199,7 +208,6 @@ impl BearerAuth {
 impl fmt::Debug for BearerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerAuth")
-            .field("source", &self.inner.source)
             .field("allowed_hosts", &self.inner.allowed_hosts)
             .field("allow_any_host", &self.inner.allow_any_host)
             .finish_non_exhaustive()
@@ -243,7 +251,7 @@ impl Middleware for BearerAuth {
             ))));
         }
         let source = self.source_for(extensions).map_err(middleware_error)?;
-        let (token, header) = bearer(&source).await.map_err(middleware_error)?;
+        let (token, header) = bearer(&*source).await.map_err(middleware_error)?;
         let retry = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, header);
 
@@ -265,7 +273,7 @@ impl Middleware for BearerAuth {
             ?description,
             "API answered 401: refreshing the token and retrying once"
         );
-        if !source.invalidate_if_current(&token) {
+        if !source.rejected(&token) {
             // A rejection forced a refresh moments ago: this token is fresh, so the API
             // refuses it for another reason. Another refresh would only drain the token
             // endpoint; the 401 goes to the caller.
@@ -276,15 +284,19 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let (_, header) = bearer(&source).await.map_err(middleware_error)?;
+        let (_, header) = bearer(&*source).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
     }
 }
 
-/// A valid token from `source` and its `Authorization` value.
-async fn bearer(source: &TokenSource) -> Result<(crate::token::Token, reqwest::header::HeaderValue), Error> {
-    let token = source.token().await?;
+/// A valid token from `source` and its `Authorization` value: the cached token when there is
+/// one (no allocation, no await), otherwise the provider's fetch.
+async fn bearer(source: &dyn TokenProvider) -> Result<(crate::token::Token, reqwest::header::HeaderValue), Error> {
+    let token = match source.cached() {
+        Some(token) => token,
+        None => source.token().await?,
+    };
     let header = token.authorization_header()?;
     Ok((token, header))
 }
