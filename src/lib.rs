@@ -79,8 +79,8 @@ pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
 pub use cache::{
-    CacheKey, FileEntry, FileStore, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult,
-    StoredToken, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
+    CacheKey, CacheStats, FileEntry, FileStore, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace,
+    StoreResult, StoredToken, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
 };
 #[cfg(feature = "redis")]
 pub use cache::{RedisStore, RedisStoreBuilder};

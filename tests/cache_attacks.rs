@@ -351,3 +351,46 @@ async fn remembered_failures_are_the_same_error() {
     let _ = source.token().await.unwrap_err();
     assert_eq!(tenant.total_token_requests(), 2);
 }
+
+/// `TokenCache::stats` counts what happened: hits, misses, background refreshes, failures.
+#[tokio::test]
+async fn stats_count_what_the_cache_did() {
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let cache = TokenCache::new();
+    let source = cache.client_credentials(&daemon, &api(&tenant));
+    source.token().await.unwrap(); // a miss
+    for _ in 0..10 {
+        source.token().await.unwrap(); // hits
+    }
+    // The refresh window opens at half the lifetime; keep reading so the key is in use.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cache.stats().refreshes == 0 {
+        assert!(std::time::Instant::now() < deadline, "no background refresh");
+        source.token().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bad = b2c_token::Client::builder(
+        tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
+        defaults::CONFIDENTIAL_CLIENT_ID,
+    )
+    .client_secret("wrong")
+    .retry_policy(RetryPolicy::none())
+    .build()
+    .unwrap();
+    let _ = cache.client_credentials(&bad, &api(&tenant)).token().await.unwrap_err();
+    let stats = cache.stats();
+    assert_eq!(stats.misses, 2, "{stats:?}");
+    assert!(stats.hits >= 10, "{stats:?}");
+    assert_eq!(stats.failures, 1, "{stats:?}");
+    assert_eq!((stats.throttles, stats.store_errors), (0, 0), "{stats:?}");
+}

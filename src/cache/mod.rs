@@ -21,6 +21,7 @@ mod refresh;
 mod schedule;
 mod shared;
 mod source;
+mod stats;
 mod store;
 mod stored_token;
 
@@ -37,6 +38,7 @@ use self::refresh::{Credential, Entry, SourceGrant};
 use self::schedule::Schedule;
 use self::shared::Shared;
 pub use self::source::{TokenFuture, TokenSource};
+pub use self::stats::CacheStats;
 pub use self::store::{
     CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,
 };
@@ -258,11 +260,11 @@ impl TokenCache {
         }
     }
 
-    /// How many store calls failed or timed out since the cache was built (each one cost
-    /// only sharing: the cache carried on without the store). Export it to your metrics.
+    /// What the cache did since it was built: hits, misses, background refreshes, failed
+    /// and throttled fetches, failed store calls. Export them with your metrics library.
     #[must_use]
-    pub fn store_errors(&self) -> u64 {
-        self.inner.shared.store_errors.load(Ordering::Relaxed)
+    pub fn stats(&self) -> CacheStats {
+        self.inner.shared.counters.snapshot()
     }
 
     /// The number of keys held.
@@ -360,7 +362,7 @@ impl TokenCacheBuilder {
                         .map_or_else(StoreNamespace::random, |store| store.namespace().clone()),
                     store: self.store,
                     store_down: std::sync::atomic::AtomicBool::new(false),
-                    store_errors: std::sync::atomic::AtomicU64::new(0),
+                    counters: self::stats::Counters::default(),
                 }),
                 index: Mutex::new(Index::default()),
                 listening: std::sync::atomic::AtomicBool::new(false),

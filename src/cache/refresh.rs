@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::clock::Expiry;
 use super::schedule::{Action, Deadline};
 use super::shared::Shared;
+use super::stats::Counters;
 use super::store::{CacheKey, StoreKey, StoredToken};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -227,6 +228,7 @@ impl Entry {
     /// The slow path: wait for the fetch in flight or do it, for this source's credential.
     pub(super) async fn acquire(self: &Arc<Self>, credential: &Arc<Credential>) -> Result<Token> {
         let fingerprint = credential.fingerprint;
+        Counters::add(&self.shared.counters.misses);
         let seen_generation = self.fetch_generation.load(Ordering::Acquire);
         let mut state = self.refresh.lock().await;
         if let Some(token) = self.with_servable(fingerprint, Token::clone) {
@@ -332,6 +334,10 @@ impl Entry {
                 Ok(token)
             }
             Err(error) => {
+                Counters::add(&self.shared.counters.failures);
+                if error.retry_advice() == crate::error::b2c_code::RetryAdvice::Throttled {
+                    Counters::add(&self.shared.counters.throttles);
+                }
                 let config = &self.shared.config;
                 let previous = state
                     .failures

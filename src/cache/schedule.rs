@@ -183,6 +183,7 @@ async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
                 return;
             };
             tracing::debug!(key = ?entry.key, "proactive refresh");
+            super::stats::Counters::add(&entry.shared.counters.refreshes);
             if let Err(error) = Box::pin(entry.fetch_shared(&mut state, &credential)).await {
                 entry.schedule_retry(&mut state, generation, &error);
             }

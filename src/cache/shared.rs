@@ -1,12 +1,13 @@
 //! What every entry of a cache needs, held once per cache: configuration, the store and its
 //! health, the namespace of credential fingerprints, and the schedule.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::refresh::SourceGrant;
 use super::schedule::Schedule;
+use super::stats::Counters;
 use super::store::{StoreNamespace, StoreResult, TokenStore};
 use super::CacheConfig;
 use crate::client::Client;
@@ -21,9 +22,10 @@ pub(super) struct Shared {
     /// The keys of credential fingerprints and store key ids: the store's, shared by the
     /// fleet, or this cache's own random ones.
     pub(super) namespace: StoreNamespace,
-    /// Whether the store is failing (a warning is logged once per outage), and how often it did.
+    /// Whether the store is failing (a warning is logged once per outage).
     pub(super) store_down: AtomicBool,
-    pub(super) store_errors: AtomicU64,
+    /// What the cache did, for `TokenCache::stats`.
+    pub(super) counters: Counters,
 }
 
 impl Shared {
@@ -66,7 +68,7 @@ impl Shared {
                 Some(value)
             }
             Err(error) => {
-                self.store_errors.fetch_add(1, Ordering::Relaxed);
+                Counters::add(&self.counters.store_errors);
                 if !self.store_down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "token store failing: carrying on with this process's cache and the token endpoint");
                 }

@@ -89,7 +89,11 @@ impl TokenSource {
         if !entry.read.load(Ordering::Relaxed) {
             entry.read.store(true, Ordering::Relaxed);
         }
-        entry.with_servable(inner.fingerprint, f)
+        let served = entry.with_servable(inner.fingerprint, f);
+        if served.is_some() {
+            entry.shared.counters.hit();
+        }
+        served
     }
 
     /// The cached token if it can be served now, without waiting or I/O.
