@@ -47,6 +47,8 @@
 //! * `reqwest-middleware`: [`BearerAuth`], a `reqwest_middleware::Middleware`.
 //! * `redis`: [`RedisStore`], a [`TokenStore`] that lets a fleet of replicas share one token
 //!   per lifetime (encrypted at rest, cross-replica single flight, invalidation by pub/sub).
+//! * `tower`: [`BearerLayer`], a `tower::Layer` adding bearer tokens to `http::Request`s
+//!   (hyper and other tower clients).
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -89,9 +91,12 @@ pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::b2c_code::{B2cCode, RetryAdvice};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
+pub use integrations::allow_list::TokenScopes;
 pub use integrations::provider::{TokenProvider, TokenProviderFuture};
 #[cfg(feature = "reqwest-middleware")]
-pub use integrations::reqwest_middleware::{BearerAuth, TokenScopes};
+pub use integrations::reqwest_middleware::BearerAuth;
+#[cfg(feature = "tower")]
+pub use integrations::tower::{Bearer, BearerLayer, BoxError, ReplayBody};
 pub use scope::Scopes;
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::Token;

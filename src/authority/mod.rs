@@ -172,6 +172,13 @@ pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a host name (as in a URL, IPv6 in brackets) is this machine.
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether the URL's host is this machine.
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {

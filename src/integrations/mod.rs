@@ -1,8 +1,13 @@
 //! Thin adapters to other crates, one file per integration, each behind the feature named
 //! after its dependency. A user who enables none compiles none of them.
 
+pub(crate) mod allow_list;
 pub(crate) mod provider;
 
 #[cfg(feature = "reqwest-middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 pub(crate) mod reqwest_middleware;
+
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub(crate) mod tower;

@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+use reqwest::header::HeaderValue;
+
 use crate::cache::TokenSource;
 use crate::error::Result;
 use crate::token::Token;
@@ -60,4 +63,16 @@ impl TokenProvider for TokenSource {
     fn rejected(&self, token: &Token) -> bool {
         self.invalidate_if_current(token)
     }
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+/// A valid token from `provider` and its `Authorization` value: the cached token when there is
+/// one (no allocation, no await), otherwise the provider's fetch.
+pub(crate) async fn bearer(provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
+    let token = match provider.cached() {
+        Some(token) => token,
+        None => provider.token().await?,
+    };
+    let header = token.authorization_header()?;
+    Ok((token, header))
 }

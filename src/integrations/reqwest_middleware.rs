@@ -14,29 +14,13 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
-use super::provider::TokenProvider;
-use crate::authority::is_loopback;
+use super::allow_list::{AllowList, TokenScopes, Verdict};
+use super::provider::{bearer, TokenProvider};
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
 use crate::scope::Scopes;
 use crate::secret::Password;
-
-/// A request extension that asks [`BearerAuth`] for a token with other scopes, for services
-/// that call several APIs through one client.
-///
-/// ```no_run
-/// # async fn demo(http: reqwest_middleware::ClientWithMiddleware) -> Result<(), Box<dyn std::error::Error>> {
-/// let scopes = b2c_token::Scopes::new(["https://contoso.onmicrosoft.com/billing/.default"])?;
-/// let response = http
-///     .get("https://billing.contoso.com/invoices")
-///     .with_extension(b2c_token::TokenScopes(scopes))
-///     .send()
-///     .await?;
-/// # let _ = response; Ok(()) }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenScopes(pub Scopes);
 
 type SourceFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
@@ -72,40 +56,7 @@ pub struct BearerAuth {
 struct BearerInner {
     source: Arc<dyn TokenProvider>,
     source_for: Option<Arc<SourceFor>>,
-    allowed_hosts: Vec<AllowedHost>,
-    allow_any_host: bool,
-}
-
-/// An allow-list entry: a host, optionally pinned to one port. Parsed once, matched on every
-/// request without allocating.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct AllowedHost {
-    host: String,
-    port: Option<u16>,
-}
-
-impl AllowedHost {
-    fn parse(entry: &str) -> Self {
-        let entry = entry.trim().to_ascii_lowercase();
-        // `host:port`, but not the colons inside a bare IPv6 address (`[::1]` has no port).
-        if let Some((host, port)) = entry.rsplit_once(':') {
-            let is_host_port = !host.is_empty() && (!host.contains(':') || host.ends_with(']'));
-            if let (true, Ok(port)) = (is_host_port, port.parse()) {
-                return Self {
-                    host: host.to_owned(),
-                    port: Some(port),
-                };
-            }
-        }
-        Self {
-            host: entry,
-            port: None,
-        }
-    }
-
-    fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.host.eq_ignore_ascii_case(host) && (self.port.is_none() || self.port == port)
-    }
+    allow_list: AllowList,
 }
 
 impl BearerAuth {
@@ -154,8 +105,7 @@ impl BearerAuth {
             inner: Arc::new(BearerInner {
                 source,
                 source_for,
-                allowed_hosts: Vec::new(),
-                allow_any_host: false,
+                allow_list: AllowList::default(),
             }),
         }
     }
@@ -171,7 +121,7 @@ impl BearerAuth {
     /// reaches host B.
     #[must_use]
     pub fn allow_host(mut self, host: &str) -> Self {
-        self.inner_mut().allowed_hosts.push(AllowedHost::parse(host));
+        self.inner_mut().allow_list.allow(host);
         self
     }
 
@@ -179,18 +129,8 @@ impl BearerAuth {
     /// API and nothing else.
     #[must_use]
     pub fn allow_any_host(mut self) -> Self {
-        self.inner_mut().allow_any_host = true;
+        self.inner_mut().allow_list.allow_any();
         self
-    }
-
-    fn host_allowed(&self, url: &url::Url) -> bool {
-        let inner = &*self.inner;
-        if inner.allow_any_host {
-            return true;
-        }
-        let Some(host) = url.host_str() else { return false };
-        let port = url.port_or_known_default();
-        inner.allowed_hosts.iter().any(|allowed| allowed.matches(host, port))
     }
 
     fn source_for(&self, extensions: &Extensions) -> Result<Arc<dyn TokenProvider>, Error> {
@@ -208,8 +148,7 @@ impl BearerAuth {
 impl fmt::Debug for BearerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerAuth")
-            .field("allowed_hosts", &self.inner.allowed_hosts)
-            .field("allow_any_host", &self.inner.allow_any_host)
+            .field("allow_list", &self.inner.allow_list)
             .finish_non_exhaustive()
     }
 }
@@ -236,19 +175,17 @@ impl Middleware for BearerAuth {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let url = request.url();
-        if !self.host_allowed(url) {
+        let verdict = self
+            .inner
+            .allow_list
+            .check(url.scheme(), url.host_str(), url.port_or_known_default())
+            .map_err(middleware_error)?;
+        if verdict == Verdict::Skip {
             tracing::debug!(
                 host = url.host_str(),
                 "host not allowed for the bearer token: sending without it"
             );
             return next.run(request, extensions).await;
-        }
-        if url.scheme() != "https" && !is_loopback(url) {
-            return Err(middleware_error(Error::RequestNotSent(format!(
-                "refusing to send a bearer token over {}:// to {}: use https",
-                url.scheme(),
-                url.host_str().unwrap_or_default()
-            ))));
         }
         let source = self.source_for(extensions).map_err(middleware_error)?;
         let (token, header) = bearer(&*source).await.map_err(middleware_error)?;
@@ -290,35 +227,6 @@ impl Middleware for BearerAuth {
     }
 }
 
-/// A valid token from `source` and its `Authorization` value: the cached token when there is
-/// one (no allocation, no await), otherwise the provider's fetch.
-async fn bearer(source: &dyn TokenProvider) -> Result<(crate::token::Token, reqwest::header::HeaderValue), Error> {
-    let token = match source.cached() {
-        Some(token) => token,
-        None => source.token().await?,
-    };
-    let header = token.authorization_header()?;
-    Ok((token, header))
-}
-
 fn middleware_error(error: Error) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AllowedHost;
-
-    #[test]
-    fn allow_list_entries_match_host_and_optional_port() {
-        let api = AllowedHost::parse("API.contoso.com");
-        assert!(api.matches("api.contoso.com", Some(443)) && api.matches("api.CONTOSO.com", Some(8443)));
-        assert!(!api.matches("evil.com", Some(443)) && !api.matches("api.contoso.com.evil.com", Some(443)));
-        let pinned = AllowedHost::parse("127.0.0.1:8080");
-        assert!(pinned.matches("127.0.0.1", Some(8080)) && !pinned.matches("127.0.0.1", Some(8081)));
-        let v6 = AllowedHost::parse("[::1]");
-        assert!(v6.matches("[::1]", Some(80)));
-        let v6_port = AllowedHost::parse("[::1]:9000");
-        assert!(v6_port.matches("[::1]", Some(9000)) && !v6_port.matches("[::1]", Some(80)));
-    }
 }

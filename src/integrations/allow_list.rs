@@ -1,0 +1,121 @@
+//! Which hosts a bearer token may go to, and the per-request scopes extension: shared by every
+//! outgoing integration, so that a token for API A never reaches host B whichever client
+//! sends it.
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+use crate::error::Error;
+use crate::scope::Scopes;
+
+/// A request extension that asks the bearer layers (`BearerAuth`, `BearerLayer`) for a token
+/// with other scopes, for services that call several APIs through one client.
+///
+/// ```no_run
+/// # async fn demo(http: reqwest_middleware::ClientWithMiddleware) -> Result<(), Box<dyn std::error::Error>> {
+/// let scopes = b2c_token::Scopes::new(["https://contoso.onmicrosoft.com/billing/.default"])?;
+/// let response = http
+///     .get("https://billing.contoso.com/invoices")
+///     .with_extension(b2c_token::TokenScopes(scopes))
+///     .send()
+///     .await?;
+/// # let _ = response; Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScopes(pub Scopes);
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+/// The hosts a bearer token may be sent to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AllowList {
+    hosts: Vec<AllowedHost>,
+    any: bool,
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+/// What to do with one outgoing request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Attach the token.
+    Attach,
+    /// The host is not allowed: send the request without a token.
+    Skip,
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+impl AllowList {
+    pub(crate) fn allow(&mut self, host: &str) {
+        self.hosts.push(AllowedHost::parse(host));
+    }
+
+    pub(crate) fn allow_any(&mut self) {
+        self.any = true;
+    }
+
+    /// Whether a request to `scheme://host:port` gets the token; an error (nothing sent) for
+    /// an allowed host over plain `http://` that is not loopback.
+    pub(crate) fn check(&self, scheme: &str, host: Option<&str>, port: Option<u16>) -> Result<Verdict, Error> {
+        let allowed = self.any || host.is_some_and(|host| self.hosts.iter().any(|allowed| allowed.matches(host, port)));
+        if !allowed {
+            return Ok(Verdict::Skip);
+        }
+        let loopback = host.is_some_and(crate::authority::is_loopback_host);
+        if scheme != "https" && !loopback {
+            return Err(Error::RequestNotSent(format!(
+                "refusing to send a bearer token over {scheme}:// to {}: use https",
+                host.unwrap_or_default()
+            )));
+        }
+        Ok(Verdict::Attach)
+    }
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+/// An allow-list entry: a host, optionally pinned to one port. Parsed once, matched on every
+/// request without allocating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllowedHost {
+    host: String,
+    port: Option<u16>,
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+impl AllowedHost {
+    fn parse(entry: &str) -> Self {
+        let entry = entry.trim().to_ascii_lowercase();
+        // `host:port`, but not the colons inside a bare IPv6 address (`[::1]` has no port).
+        if let Some((host, port)) = entry.rsplit_once(':') {
+            let is_host_port = !host.is_empty() && (!host.contains(':') || host.ends_with(']'));
+            if let (true, Ok(port)) = (is_host_port, port.parse()) {
+                return Self {
+                    host: host.to_owned(),
+                    port: Some(port),
+                };
+            }
+        }
+        Self {
+            host: entry,
+            port: None,
+        }
+    }
+
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        self.host.eq_ignore_ascii_case(host) && (self.port.is_none() || self.port == port)
+    }
+}
+
+#[cfg(all(test, any(feature = "reqwest-middleware", feature = "tower")))]
+mod tests {
+    use super::AllowedHost;
+
+    #[test]
+    fn allow_list_entries_match_host_and_optional_port() {
+        let api = AllowedHost::parse("API.contoso.com");
+        assert!(api.matches("api.contoso.com", Some(443)) && api.matches("api.CONTOSO.com", Some(8443)));
+        assert!(!api.matches("evil.com", Some(443)) && !api.matches("api.contoso.com.evil.com", Some(443)));
+        let pinned = AllowedHost::parse("127.0.0.1:8080");
+        assert!(pinned.matches("127.0.0.1", Some(8080)) && !pinned.matches("127.0.0.1", Some(8081)));
+        let v6 = AllowedHost::parse("[::1]");
+        assert!(v6.matches("[::1]", Some(80)));
+        let v6_port = AllowedHost::parse("[::1]:9000");
+        assert!(v6_port.matches("[::1]", Some(9000)) && !v6_port.matches("[::1]", Some(80)));
+    }
+}

@@ -1,0 +1,250 @@
+//! [`BearerLayer`] (feature `tower`): bearer tokens for any tower or hyper client.
+//!
+//! The same rules as `BearerAuth`: the token goes only to allow-listed hosts, over https (or
+//! loopback), in a sensitive header; [`TokenScopes`] in a request's extensions asks for other
+//! scopes; a 401 drops the token (unless a rejection already forced a refresh moments ago) and
+//! the request is sent once more with a new token if its body can be replayed
+//! ([`ReplayBody`]).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response, StatusCode};
+
+use super::allow_list::{AllowList, TokenScopes, Verdict};
+use super::provider::{bearer, TokenProvider};
+use crate::cache::TokenCache;
+use crate::client::Client;
+use crate::error::Error;
+use crate::scope::Scopes;
+
+/// The error type of a [`Bearer`] service: the inner service's error, or the SDK's
+/// [`Error`] when no token could be had or the request was refused (boxed).
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+type ProviderFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
+
+/// A request body that can be copied to send the request again after a 401. Implemented for
+/// the usual in-memory bodies; a streaming body returns `None` (the 401 then goes to the
+/// caller, with the token already refreshed for the next request).
+pub trait ReplayBody: Sized {
+    /// A copy for the replay, if the body can be sent twice.
+    fn try_clone(&self) -> Option<Self>;
+}
+
+macro_rules! clonable_bodies {
+    ($($body:ty),*) => {$(
+        impl ReplayBody for $body {
+            fn try_clone(&self) -> Option<Self> {
+                Some(self.clone())
+            }
+        }
+    )*};
+}
+
+clonable_bodies!((), String, Vec<u8>, bytes::Bytes);
+
+impl<D: bytes::Buf + Clone> ReplayBody for http_body_util::Full<D> {
+    fn try_clone(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+impl<D> ReplayBody for http_body_util::Empty<D> {
+    fn try_clone(&self) -> Option<Self> {
+        Some(Self::new())
+    }
+}
+
+/// A `tower::Layer` that adds `Authorization: Bearer …` to requests for allowed hosts.
+///
+/// ```no_run
+/// # fn demo(cache: b2c_token::TokenCache, client: b2c_token::Client) -> Result<(), b2c_token::Error> {
+/// use b2c_token::{BearerLayer, Scopes};
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client as HyperClient;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// let scopes = Scopes::new(["https://contoso.onmicrosoft.com/api/.default"])?;
+/// let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host("api.contoso.com");
+/// let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+/// let service = tower_layer::Layer::layer(&layer, hyper);
+/// # let _ = service; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct BearerLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    provider: Arc<dyn TokenProvider>,
+    provider_for: Option<Arc<ProviderFor>>,
+    allow_list: AllowList,
+}
+
+impl BearerLayer {
+    /// Tokens from any [`TokenProvider`] (a `TokenSource`, your own, a mock).
+    #[must_use]
+    pub fn new(provider: impl TokenProvider) -> Self {
+        Self::build(Arc::new(provider), None)
+    }
+
+    /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
+    #[must_use]
+    pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
+        let (cache, client) = (cache.clone(), client.clone());
+        let source = cache.client_credentials(&client, scopes);
+        Self::build(
+            Arc::new(source),
+            Some(Arc::new(move |scopes| {
+                Arc::new(cache.client_credentials(&client, scopes))
+            })),
+        )
+    }
+
+    fn build(provider: Arc<dyn TokenProvider>, provider_for: Option<Arc<ProviderFor>>) -> Self {
+        Self {
+            config: Arc::new(Config {
+                provider,
+                provider_for,
+                allow_list: AllowList::default(),
+            }),
+        }
+    }
+
+    /// Sends the token to `host` (e.g. `api.contoso.com`, or `127.0.0.1:8080` for one port);
+    /// requests to other hosts go out without it.
+    #[must_use]
+    pub fn allow_host(mut self, host: &str) -> Self {
+        Arc::make_mut(&mut self.config).allow_list.allow(host);
+        self
+    }
+
+    /// Sends the token to every HTTPS (or loopback) host. Only for clients of one API.
+    #[must_use]
+    pub fn allow_any_host(mut self) -> Self {
+        Arc::make_mut(&mut self.config).allow_list.allow_any();
+        self
+    }
+}
+
+impl<S> tower_layer::Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+
+    fn layer(&self, inner: S) -> Bearer<S> {
+        Bearer {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl fmt::Debug for BearerLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerLayer")
+            .field("allow_list", &self.config.allow_list)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service [`BearerLayer`] wraps around a client.
+#[derive(Clone)]
+pub struct Bearer<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> fmt::Debug for Bearer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bearer")
+            .field("allow_list", &self.config.allow_list)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, RB> tower_service::Service<Request<B>> for Bearer<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: ReplayBody + Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<RB>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The ready service answers this request; a clone serves the replay (tower's usual
+        // pattern: `poll_ready` was called on `self.inner`).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        Box::pin(async move {
+            let uri = request.uri();
+            let verdict = config.allow_list.check(
+                uri.scheme_str().unwrap_or("http"),
+                uri.host(),
+                uri.port_u16().or(match uri.scheme_str() {
+                    Some("https") => Some(443),
+                    _ => Some(80),
+                }),
+            )?;
+            if verdict == Verdict::Skip {
+                return inner.call(request).await.map_err(Into::into);
+            }
+            let provider = match (request.extensions().get::<TokenScopes>(), &config.provider_for) {
+                (None, _) => Arc::clone(&config.provider),
+                (Some(TokenScopes(scopes)), Some(provider_for)) => provider_for(scopes),
+                (Some(_), None) => {
+                    return Err(Error::RequestNotSent(
+                        "per-request TokenScopes need BearerLayer::client_credentials, not BearerLayer::new".into(),
+                    )
+                    .into())
+                }
+            };
+            let (token, header) = bearer(&*provider).await?;
+            let replay = request.body().try_clone().map(|body| {
+                let mut copy = Request::new(body);
+                *copy.method_mut() = request.method().clone();
+                *copy.uri_mut() = request.uri().clone();
+                *copy.version_mut() = request.version();
+                *copy.headers_mut() = request.headers().clone();
+                copy
+            });
+            request.headers_mut().insert(AUTHORIZATION, header);
+            let response = inner.call(request).await.map_err(Into::into)?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            let Some(mut replay) = replay else {
+                tracing::warn!("API answered 401; the request body cannot be replayed, returning it");
+                provider.rejected(&token);
+                return Ok(response);
+            };
+            if !provider.rejected(&token) {
+                tracing::warn!(
+                    "API answered 401 to a token fetched moments ago after another 401: not refreshing again"
+                );
+                return Ok(response);
+            }
+            tracing::info!("API answered 401: refreshing the token and retrying once");
+            let (_, header) = bearer(&*provider).await?;
+            replay.headers_mut().insert(AUTHORIZATION, header);
+            std::future::poll_fn(|cx| inner.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            inner.call(replay).await.map_err(Into::into)
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! `BearerLayer` on a real hyper client against a loopback API (issue 15): the header, the
+//! allow-list, one replay after a 401, and no replay when the body cannot be cloned.
+
+mod support;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{BearerLayer, BoxError, ReplayBody, RetryPolicy, Scopes, TokenCache};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use support::hostile::{response, HostileServer};
+use tower_layer::Layer as _;
+
+/// An API that records the bearer tokens it sees and refuses the ones in `refused`.
+struct Api {
+    server: HostileServer,
+    seen: Arc<Mutex<Vec<Option<String>>>>,
+    refused: Arc<Mutex<Vec<String>>>,
+}
+
+async fn api() -> Api {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let refused: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let (record, refuse) = (Arc::clone(&seen), Arc::clone(&refused));
+    let server = HostileServer::start(move |request| {
+        let bearer = request
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        record.lock().unwrap().push(bearer.clone());
+        if bearer.is_some_and(|token| refuse.lock().unwrap().contains(&token)) {
+            response(401, &[("www-authenticate", "Bearer error=\"invalid_token\"")], "")
+        } else {
+            response(200, &[], "ok")
+        }
+    })
+    .await;
+    Api { server, seen, refused }
+}
+
+async fn send<S, B>(service: &mut S, request: http::Request<B>) -> http::Response<hyper::body::Incoming>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<hyper::body::Incoming>, Error = BoxError>,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    service.call(request).await.unwrap()
+}
+
+fn get(url: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(url).body(Full::new(Bytes::new())).unwrap()
+}
+
+#[tokio::test]
+async fn the_layer_attaches_the_token_only_for_allowed_hosts_and_replays_once_after_a_401() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let api = api().await;
+    let client = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let cache = TokenCache::new();
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host(&api.server.addr.to_string());
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut service = layer.layer(hyper);
+
+    let ok = send(&mut service, get(&api.server.url("/orders"))).await;
+    assert_eq!(ok.status(), 200);
+    let first = api.seen.lock().unwrap()[0].clone().expect("a bearer token");
+    assert!(first.starts_with("eyJ"));
+
+    // Another host (the same server under another name): no token.
+    let other = format!("http://localhost:{}/orders", api.server.addr.port());
+    send(&mut service, get(&other)).await;
+    assert_eq!(
+        api.seen.lock().unwrap()[1],
+        None,
+        "the token went to a host not allowed"
+    );
+
+    // The API refuses the token: one refresh, one replay with the new token.
+    api.refused.lock().unwrap().push(first.clone());
+    let replayed = send(&mut service, get(&api.server.url("/orders"))).await;
+    assert_eq!(replayed.status(), 200);
+    let seen = api.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    assert!(seen[2].as_deref() == Some(first.as_str()) && seen[3].is_some() && seen[3] != seen[2]);
+    assert_eq!(tenant.total_token_requests(), 2);
+    let _ = replayed.into_body().collect().await;
+}
+
+/// A body that cannot be sent twice (as a stream would be).
+struct Streaming(Full<Bytes>);
+
+impl http_body::Body for Streaming {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+}
+
+impl ReplayBody for Streaming {
+    fn try_clone(&self) -> Option<Self> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_cannot_be_cloned_is_not_replayed() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let api = api().await;
+    let client = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .build()
+        .unwrap();
+    let cache = TokenCache::new();
+    let source = cache.client_credentials(&client, &Scopes::new([tenant.api_default_scope()]).unwrap());
+    let token = source.token().await.unwrap();
+    api.refused
+        .lock()
+        .unwrap()
+        .push(token.access_token().unwrap().expose_secret().to_owned());
+    let layer = BearerLayer::new(source).allow_host(&api.server.addr.to_string());
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Streaming>();
+    let mut service = layer.layer(hyper);
+    let request = http::Request::post(api.server.url("/upload"))
+        .body(Streaming(Full::new(Bytes::from_static(b"payload"))))
+        .unwrap();
+    let refused = send(&mut service, request).await;
+    assert_eq!(refused.status(), 401, "the 401 goes to the caller");
+    assert_eq!(api.server.requests(), 1, "no replay of a body that cannot be cloned");
+}
