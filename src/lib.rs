@@ -49,6 +49,7 @@
 //!   per lifetime (encrypted at rest, cross-replica single flight, invalidation by pub/sub).
 //! * `tower`: [`BearerLayer`], a `tower::Layer` adding bearer tokens to `http::Request`s
 //!   (hyper and other tower clients).
+//! * `tonic`: [`BearerInterceptor`], the cached token on every gRPC call, without an await.
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -95,6 +96,8 @@ pub use integrations::allow_list::TokenScopes;
 pub use integrations::provider::{TokenProvider, TokenProviderFuture};
 #[cfg(feature = "reqwest-middleware")]
 pub use integrations::reqwest_middleware::BearerAuth;
+#[cfg(feature = "tonic")]
+pub use integrations::tonic::BearerInterceptor;
 #[cfg(feature = "tower")]
 pub use integrations::tower::{Bearer, BearerLayer, BoxError, ReplayBody};
 pub use scope::Scopes;

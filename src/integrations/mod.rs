@@ -11,3 +11,7 @@ pub(crate) mod reqwest_middleware;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub(crate) mod tower;
+
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub(crate) mod tonic;

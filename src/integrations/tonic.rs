@@ -1,0 +1,86 @@
+//! [`BearerInterceptor`] (feature `tonic`): the cached bearer token on every gRPC call.
+//!
+//! tonic's interceptors are synchronous, so the token comes from the cache without awaiting:
+//! a hit costs what `TokenSource::cached` costs. Call [`BearerInterceptor::warm`] once before
+//! the first call to fill the cache. If no token can be served (the first call without
+//! `warm`, or the token endpoint failing past expiry), the call fails with
+//! `Status::unauthenticated` saying so, and a fetch is started in the background so that the
+//! next call has a token.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Status};
+
+use super::provider::TokenProvider;
+use crate::error::Result;
+
+/// A `tonic::service::Interceptor` adding `authorization: Bearer …` (marked sensitive).
+///
+/// ```no_run
+/// # async fn demo(source: b2c_token::TokenSource, channel: tonic::transport::Channel) -> Result<(), b2c_token::Error> {
+/// let auth = b2c_token::BearerInterceptor::new(source);
+/// auth.warm().await?; // the first call then has a token
+/// let client = tonic_health::pb::health_client::HealthClient::with_interceptor(channel, auth);
+/// # let _ = client; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct BearerInterceptor {
+    provider: Arc<dyn TokenProvider>,
+}
+
+impl BearerInterceptor {
+    /// Tokens from `provider` (a `TokenSource`, or your own).
+    #[must_use]
+    pub fn new(provider: impl TokenProvider) -> Self {
+        Self {
+            provider: Arc::new(provider),
+        }
+    }
+
+    /// Fetches a token now, so that the first call finds one in the cache.
+    ///
+    /// # Errors
+    /// The fetch's error.
+    pub async fn warm(&self) -> Result<()> {
+        self.provider.token().await.map(|_| ())
+    }
+
+    /// Starts a fetch in the background, on the current runtime if there is one.
+    fn fetch_in_background(&self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let provider = Arc::clone(&self.provider);
+            runtime.spawn(async move {
+                if let Err(error) = provider.token().await {
+                    tracing::warn!(%error, "gRPC bearer token: background fetch failed");
+                }
+            });
+        }
+    }
+}
+
+impl tonic::service::Interceptor for BearerInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = self.provider.cached() else {
+            self.fetch_in_background();
+            return Err(Status::unauthenticated(
+                "no bearer token cached yet: call BearerInterceptor::warm() before the first call (a fetch has been started)",
+            ));
+        };
+        let header = token
+            .authorization_header()
+            .map_err(|error| Status::unauthenticated(error.to_string()))?;
+        let mut value = MetadataValue::try_from(header.as_bytes())
+            .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
+        value.set_sensitive(true);
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+impl fmt::Debug for BearerInterceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerInterceptor").finish_non_exhaustive()
+    }
+}
