@@ -65,14 +65,51 @@ impl TokenProvider for TokenSource {
     }
 }
 
+/// The `Authorization` value of the last token a layer sent: built once per token rather
+/// than once per request (building it copies and validates the whole token); clones share
+/// its bytes.
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+#[derive(Default)]
+pub(crate) struct HeaderCache(arc_swap::ArcSwapOption<(Token, HeaderValue)>);
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+impl HeaderCache {
+    fn header(&self, token: &Token) -> Result<HeaderValue> {
+        if let Some((cached, value)) = self.0.load().as_deref() {
+            if cached.same_as(token) {
+                return Ok(value.clone());
+            }
+        }
+        let value = token.authorization_header()?;
+        self.0
+            .store(Some(std::sync::Arc::new((token.clone(), value.clone()))));
+        Ok(value)
+    }
+}
+
+/// A configuration copy starts with an empty cache (it fills on the first request).
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+impl Clone for HeaderCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+impl std::fmt::Debug for HeaderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeaderCache")
+    }
+}
+
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 /// A valid token from `provider` and its `Authorization` value: the cached token when there is
 /// one (no allocation, no await), otherwise the provider's fetch.
-pub(crate) async fn bearer(provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
+pub(crate) async fn bearer(provider: &dyn TokenProvider, headers: &HeaderCache) -> Result<(Token, HeaderValue)> {
     let token = match provider.cached() {
         Some(token) => token,
         None => provider.token().await?,
     };
-    let header = token.authorization_header()?;
+    let header = headers.header(&token)?;
     Ok((token, header))
 }

@@ -15,7 +15,7 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, TokenProvider};
+use super::provider::{bearer, HeaderCache, TokenProvider};
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
@@ -57,6 +57,7 @@ struct BearerInner {
     source: Arc<dyn TokenProvider>,
     source_for: Option<Arc<SourceFor>>,
     allow_list: AllowList,
+    headers: HeaderCache,
 }
 
 impl BearerAuth {
@@ -106,6 +107,7 @@ impl BearerAuth {
                 source,
                 source_for,
                 allow_list: AllowList::default(),
+                headers: HeaderCache::default(),
             }),
         }
     }
@@ -188,7 +190,7 @@ impl Middleware for BearerAuth {
             return next.run(request, extensions).await;
         }
         let source = self.source_for(extensions).map_err(middleware_error)?;
-        let (token, header) = bearer(&*source).await.map_err(middleware_error)?;
+        let (token, header) = bearer(&*source, &self.inner.headers).await.map_err(middleware_error)?;
         let retry = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, header);
 
@@ -221,7 +223,7 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let (_, header) = bearer(&*source).await.map_err(middleware_error)?;
+        let (_, header) = bearer(&*source, &self.inner.headers).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
     }

@@ -10,11 +10,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tonic::metadata::MetadataValue;
+use arc_swap::ArcSwapOption;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
 use super::provider::TokenProvider;
 use crate::error::Result;
+use crate::token::Token;
 
 /// A `tonic::service::Interceptor` adding `authorization: Bearer …` (marked sensitive).
 ///
@@ -28,6 +30,14 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct BearerInterceptor {
     provider: Arc<dyn TokenProvider>,
+    /// The metadata value of the last token seen: built once per token, not once per call
+    /// (building it copies and validates the whole token).
+    header: Arc<ArcSwapOption<Header>>,
+}
+
+struct Header {
+    token: Token,
+    value: MetadataValue<Ascii>,
 }
 
 impl BearerInterceptor {
@@ -36,6 +46,7 @@ impl BearerInterceptor {
     pub fn new(provider: impl TokenProvider) -> Self {
         Self {
             provider: Arc::new(provider),
+            header: Arc::new(ArcSwapOption::empty()),
         }
     }
 
@@ -68,12 +79,23 @@ impl tonic::service::Interceptor for BearerInterceptor {
                 "no bearer token cached yet: call BearerInterceptor::warm() before the first call (a fetch has been started)",
             ));
         };
-        let header = token
-            .authorization_header()
-            .map_err(|error| Status::unauthenticated(error.to_string()))?;
-        let mut value = MetadataValue::try_from(header.as_bytes())
-            .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
-        value.set_sensitive(true);
+        let cached = self.header.load();
+        let value = match cached.as_deref().filter(|header| header.token.same_as(&token)) {
+            Some(header) => header.value.clone(),
+            None => {
+                let header = token
+                    .authorization_header()
+                    .map_err(|error| Status::unauthenticated(error.to_string()))?;
+                let mut value = MetadataValue::try_from(header.as_bytes())
+                    .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
+                value.set_sensitive(true);
+                self.header.store(Some(Arc::new(Header {
+                    token,
+                    value: value.clone(),
+                })));
+                value
+            }
+        };
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }

@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, TokenProvider};
+use super::provider::{bearer, HeaderCache, TokenProvider};
 use crate::cache::TokenCache;
 use crate::client::Client;
 use crate::error::Error;
@@ -86,6 +86,7 @@ struct Config {
     provider: Arc<dyn TokenProvider>,
     provider_for: Option<Arc<ProviderFor>>,
     allow_list: AllowList,
+    headers: HeaderCache,
 }
 
 impl BearerLayer {
@@ -114,6 +115,7 @@ impl BearerLayer {
                 provider,
                 provider_for,
                 allow_list: AllowList::default(),
+                headers: HeaderCache::default(),
             }),
         }
     }
@@ -213,7 +215,7 @@ where
                     .into())
                 }
             };
-            let (token, header) = bearer(&*provider).await?;
+            let (token, header) = bearer(&*provider, &config.headers).await?;
             let replay = request.body().try_clone().map(|body| {
                 let mut copy = Request::new(body);
                 *copy.method_mut() = request.method().clone();
@@ -239,7 +241,7 @@ where
                 return Ok(response);
             }
             tracing::info!("API answered 401: refreshing the token and retrying once");
-            let (_, header) = bearer(&*provider).await?;
+            let (_, header) = bearer(&*provider, &config.headers).await?;
             replay.headers_mut().insert(AUTHORIZATION, header);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
