@@ -46,9 +46,14 @@ where
 {
     let mut request = http::Request::get(url).body(Full::new(Bytes::new())).unwrap();
     if let Some(header) = header {
-        request.headers_mut().insert(http::header::AUTHORIZATION, header.clone());
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, header.clone());
     }
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await.map_err(Into::into).unwrap();
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Into::into)
+        .unwrap();
     let response = service.call(request).await.map_err(Into::into).unwrap();
     let _ = response.into_body().collect().await;
 }
@@ -59,7 +64,11 @@ fn outgoing(c: &mut Criterion) {
         .build()
         .unwrap();
     let (tenant, address) = runtime.block_on(async { (FakeTenant::start().await.unwrap(), start_api().await) });
-    let client = tenant.confidential_client(defaults::SIGNIN_POLICY).unwrap().build().unwrap();
+    let client = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .build()
+        .unwrap();
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
     let source = cache.client_credentials(&client, &scopes);

@@ -50,6 +50,8 @@
 //! * `tower`: [`BearerLayer`], a `tower::Layer` adding bearer tokens to `http::Request`s
 //!   (hyper and other tower clients).
 //! * `tonic`: [`BearerInterceptor`], the cached token on every gRPC call, without an await.
+//! * `azure-core`: a [`TokenSource`] as an `azure_core` `TokenCredential`, and any
+//!   `TokenCredential` as a [`TokenProvider`] ([`CredentialProvider`]).
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -93,6 +95,8 @@ pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::b2c_code::{B2cCode, RetryAdvice};
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use integrations::allow_list::TokenScopes;
+#[cfg(feature = "azure-core")]
+pub use integrations::azure_core::CredentialProvider;
 pub use integrations::provider::{TokenProvider, TokenProviderFuture};
 #[cfg(feature = "reqwest-middleware")]
 pub use integrations::reqwest_middleware::BearerAuth;

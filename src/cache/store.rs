@@ -290,6 +290,12 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
+    /// The scope set this key is for (sorted).
+    #[must_use]
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+
     pub(crate) fn new(client: &Client, grant: GrantKind, username: Option<&str>, scopes: &Scopes) -> Self {
         Self {
             client: Arc::clone(client.cache_identity()),

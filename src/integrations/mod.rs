@@ -15,3 +15,7 @@ pub(crate) mod tower;
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub(crate) mod tonic;
+
+#[cfg(feature = "azure-core")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-core")))]
+pub(crate) mod azure_core;

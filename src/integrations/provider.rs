@@ -81,8 +81,7 @@ impl HeaderCache {
             }
         }
         let value = token.authorization_header()?;
-        self.0
-            .store(Some(std::sync::Arc::new((token.clone(), value.clone()))));
+        self.0.store(Some(std::sync::Arc::new((token.clone(), value.clone()))));
         Ok(value)
     }
 }
