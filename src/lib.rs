@@ -14,7 +14,7 @@
 //!   access token for `openid`-only requests) into absolute expiry times.
 //! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`]
 //!   (`AADB2C90225`, ...), the correlation ID and a one-line fix.
-//! * [`TokenCache`] keeps tokens fresh: [`TokenSource::token`] costs ~25 ns on a hit, refreshes
+//! * [`TokenCache`] keeps tokens fresh: [`TokenSource::token`] costs ~30 ns on a hit, refreshes
 //!   early in the background, and sends one request per key however many callers wait.
 //! * [`BearerAuth`] (feature `reqwest-middleware`) attaches the cached token to outgoing
 //!   reqwest calls and refreshes once on a 401.
