@@ -46,8 +46,15 @@ impl Entry {
             let result = self.fetch(state, credential).await;
             return self.finish(state, credential, result).await;
         };
-        if let Some(token) = self.adopt_stored(state, credential).await {
-            return Ok(token);
+        if !self.shared.store_resting() {
+            if let Some(token) = self.adopt_stored(state, credential).await {
+                return Ok(token);
+            }
+        }
+        if self.shared.store_resting() {
+            // The store just failed: do not wait for its lock to fail too.
+            let result = self.fetch(state, credential).await;
+            return self.finish(state, credential, result).await;
         }
         // Two rounds: if the holder died, its lock expires and one waiter takes over.
         for _ in 0..2 {

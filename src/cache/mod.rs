@@ -362,6 +362,7 @@ impl TokenCacheBuilder {
                         .map_or_else(StoreNamespace::random, |store| store.namespace().clone()),
                     store: self.store,
                     store_down: std::sync::atomic::AtomicBool::new(false),
+                    store_failed_at: Mutex::new(None),
                     counters: self::stats::Counters::default(),
                 }),
                 index: Mutex::new(Index::default()),

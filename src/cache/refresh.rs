@@ -328,7 +328,9 @@ impl Entry {
                     (lifetime < MIN_FETCH_INTERVAL).then(|| (fingerprint, now + MIN_FETCH_INTERVAL, epoch));
                 let stored = StoredToken::from_token(&token, fingerprint, UNKNOWN_LIFETIME);
                 if let (Some(store), Some(key)) = (&self.shared.store, &self.store_key) {
-                    self.shared.store_call("save", store.save(key, &stored)).await;
+                    if !self.shared.store_resting() {
+                        self.shared.store_call("save", store.save(key, &stored)).await;
+                    }
                 }
                 self.install_versioned(state, credential, token.clone(), stored.version());
                 Ok(token)

@@ -22,8 +22,10 @@ pub(super) struct Shared {
     /// The keys of credential fingerprints and store key ids: the store's, shared by the
     /// fleet, or this cache's own random ones.
     pub(super) namespace: StoreNamespace,
-    /// Whether the store is failing (a warning is logged once per outage).
+    /// Whether the store is failing (a warning is logged once per outage), and when it last
+    /// failed: while it rests, fetches skip it instead of waiting for it to fail again.
     pub(super) store_down: AtomicBool,
+    pub(super) store_failed_at: Mutex<Option<tokio::time::Instant>>,
     /// What the cache did, for `TokenCache::stats`.
     pub(super) counters: Counters,
 }
@@ -44,6 +46,10 @@ impl Shared {
     }
 }
 
+/// After a store call fails, fetches leave the store alone this long (then one probes it):
+/// during an outage a miss costs the token endpoint only, not a timeout first.
+const STORE_REST: Duration = Duration::from_secs(2);
+
 /// The longest the cache waits for any store call (stores set their own, shorter, timeouts;
 /// this guards against one that does not).
 const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
@@ -51,6 +57,12 @@ const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
 impl Shared {
     /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
     /// and counted; the cache goes on without the store.
+    /// Whether the store failed moments ago and is being left alone.
+    pub(super) fn store_resting(&self) -> bool {
+        self.store_down.load(Ordering::Relaxed)
+            && crate::sync::lock(&self.store_failed_at).is_some_and(|at| at.elapsed() < STORE_REST)
+    }
+
     pub(super) async fn store_call<T>(
         &self,
         what: &str,
@@ -68,6 +80,7 @@ impl Shared {
                 Some(value)
             }
             Err(error) => {
+                *crate::sync::lock(&self.store_failed_at) = Some(tokio::time::Instant::now());
                 Counters::add(&self.counters.store_errors);
                 if !self.store_down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "token store failing: carrying on with this process's cache and the token endpoint");
