@@ -119,7 +119,8 @@ impl FileStore {
             let Some(id) = name.strip_suffix(TOKEN_SUFFIX) else {
                 continue;
             };
-            if let Some(token) = self.read(&StoreKey::from_id(id)) {
+            let Some(key) = StoreKey::from_hex(id) else { continue };
+            if let Some(token) = self.read(&key) {
                 entries.push(FileEntry {
                     id: id.to_owned(),
                     expires_at: token.expires_at(),
@@ -149,7 +150,7 @@ impl FileStore {
     }
 
     fn path(&self, key: &StoreKey, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{}{suffix}", key.as_str()))
+        self.dir.join(format!("{key}{suffix}"))
     }
 
     /// The token in `key`'s file, if it is private and parses; anything else is a miss.

@@ -212,7 +212,7 @@ impl TokenCache {
         let entry = Arc::new(Entry::new(key.clone(), Arc::clone(shared)));
         index.entries.insert(key, Arc::clone(&entry));
         if let Some(store_key) = &entry.store_key {
-            index.by_store_key.insert(store_key.clone(), Arc::clone(&entry));
+            index.by_store_key.insert(*store_key, Arc::clone(&entry));
         }
         index.ring.push(Arc::clone(&entry));
         TokenSource::new(entry, credential)

@@ -106,11 +106,11 @@ impl RedisStore {
 
     fn token_key(&self, key: &StoreKey) -> String {
         // The `{...}` hash tag puts a token and its lock in one Redis Cluster slot.
-        format!("{}{{{}}}:token", self.inner.prefix, key.as_str())
+        format!("{}{{{key}}}:token", self.inner.prefix)
     }
 
     fn lock_key(&self, key: &StoreKey) -> String {
-        format!("{}{{{}}}:lock", self.inner.prefix, key.as_str())
+        format!("{}{{{key}}}:lock", self.inner.prefix)
     }
 
     async fn run<T: redis::FromRedisValue>(&self, what: &str, command: &redis::Cmd) -> StoreResult<T> {
@@ -147,7 +147,7 @@ impl RedisStore {
         self.inner.keys[0]
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.as_str().as_bytes()),
+                Aad::from(key.id().to_be_bytes()),
                 &mut *sealed,
             )
             .map_err(|_| StoreError::new("encryption failed"))?;
@@ -166,7 +166,7 @@ impl RedisStore {
             let mut buffer = Zeroizing::new(sealed.to_vec());
             if let Ok(plain) = cipher.open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.as_str().as_bytes()),
+                Aad::from(key.id().to_be_bytes()),
                 &mut buffer,
             ) {
                 let plain = SecretSlice::from(plain.to_vec());
@@ -272,8 +272,11 @@ async fn listen(client: redis::Client, channel: String, invalidations: broadcast
                 wait = Duration::from_millis(100);
                 let mut messages = pubsub.into_on_message();
                 while let Some(message) = messages.next().await {
-                    if let Ok(id) = std::str::from_utf8(message.get_payload_bytes()) {
-                        let _ = invalidations.send(StoreKey::from_id(id));
+                    let key = std::str::from_utf8(message.get_payload_bytes())
+                        .ok()
+                        .and_then(StoreKey::from_hex);
+                    if let Some(key) = key {
+                        let _ = invalidations.send(key);
                     }
                 }
             }
@@ -351,7 +354,7 @@ impl TokenStore for RedisStore {
         Box::pin(async move {
             self.run::<i64>(
                 "PUBLISH",
-                redis::cmd("PUBLISH").arg(&self.inner.channel).arg(key.as_str()),
+                redis::cmd("PUBLISH").arg(&self.inner.channel).arg(key.to_string()),
             )
             .await
             .map(|_| ())

@@ -84,7 +84,7 @@ impl StoreNamespace {
         hasher.write(b"\0");
         hasher.write(key.scopes.as_str().as_bytes());
         StoreKey {
-            id: format!("{:032x}", hasher.finish128().as_u128()),
+            id: hasher.finish128().as_u128(),
         }
     }
 
@@ -107,23 +107,34 @@ impl fmt::Debug for StoreNamespace {
     }
 }
 
-/// A cache key as a store sees it: a keyed hash, with nothing readable in it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A cache key as a store sees it: a 128-bit keyed hash, with nothing readable in it.
+/// `Display` writes it as 32 hex digits, the form stores use in their own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StoreKey {
-    id: String,
+    id: u128,
 }
 
 impl StoreKey {
-    /// The id, 32 hex digits.
+    /// The id.
     #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> u128 {
+        self.id
     }
 
-    /// A key from an id a store received (an invalidation from another process).
+    /// A key from its 32 hex digits, as a store received them (an invalidation from another
+    /// process); `None` if they are not 32 hex digits.
     #[must_use]
-    pub fn from_id(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        (hex.len() == 32)
+            .then(|| u128::from_str_radix(hex, 16).ok())
+            .flatten()
+            .map(|id| Self { id })
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.id)
     }
 }
 
@@ -232,7 +243,7 @@ impl TokenStore for MemoryStore {
         let mut tokens = self.tokens();
         let now = std::time::SystemTime::now();
         tokens.retain(|_, stored| stored.expires_at() > now);
-        tokens.insert(key.clone(), token.clone());
+        tokens.insert(*key, token.clone());
         Box::pin(async { Ok(()) })
     }
 
@@ -253,7 +264,7 @@ impl TokenStore for MemoryStore {
             None
         } else {
             let lock = StoreLock(super::stored_token::random_u64());
-            locks.insert(key.clone(), (lock, now + ttl));
+            locks.insert(*key, (lock, now + ttl));
             Some(lock)
         };
         Box::pin(async move { Ok(lock) })
