@@ -12,10 +12,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{
-    Client, Scopes, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenSource, TokenStore,
-};
+#[path = "../tests/support/replay_store.rs"]
+mod replay_store;
+
+use b2c_token::{Client, Scopes, TokenCache, TokenSource};
 use criterion::{criterion_group, criterion_main, Criterion};
+use replay_store::ReplayStore;
 
 /// Counts live heap bytes, to measure what a cache entry costs.
 struct Counting;
@@ -35,41 +37,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// A store that hands every key the first token saved to it: fills many keys with one real
-/// fetch (the token is bound to the one client's credential, which all keys share).
-struct ReplayStore {
-    namespace: StoreNamespace,
-    first: std::sync::Mutex<Option<StoredToken>>,
-}
-
-impl ReplayStore {
-    fn new() -> Self {
-        Self {
-            namespace: StoreNamespace::random(),
-            first: std::sync::Mutex::new(None),
-        }
-    }
-}
-
-impl TokenStore for ReplayStore {
-    fn namespace(&self) -> &StoreNamespace {
-        &self.namespace
-    }
-    fn load<'a>(&'a self, _: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
-        let token = self.first.lock().unwrap().clone();
-        Box::pin(async move { Ok(token) })
-    }
-    fn save<'a>(&'a self, _: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
-        self.first.lock().unwrap().get_or_insert_with(|| token.clone());
-        Box::pin(async { Ok(()) })
-    }
-    fn remove_if<'a>(&'a self, _: &'a StoreKey, _: u64) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-}
-
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Polls a future once with a no-op waker: the cost of `token().await` on a hit, without
 /// an executor's own overhead.

@@ -44,12 +44,7 @@ fn a_runtime_driven_only_by_block_on_never_gets_an_expired_token() {
         .enable_all()
         .build()
         .unwrap();
-    let client = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let client = support::daemon(&tenant);
     let cache = TokenCache::new();
     let source = cache.client_credentials(&client, &api(&tenant));
     let stop = Arc::new(AtomicBool::new(false));
@@ -191,12 +186,7 @@ async fn failures_do_not_turn_into_request_storms() {
     .unwrap();
     let rejected = looping_callers(&tenant, &cache.client_credentials(&bad_secret, &api(&tenant)), 4).await;
 
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     tenant.inject(Fault::ServiceUnavailable, 1_000_000);
     let unavailable = looping_callers(&tenant, &cache.client_credentials(&daemon, &api(&tenant)), 4).await;
     tenant.clear_faults();
@@ -224,12 +214,7 @@ async fn tiny_lifetimes_do_not_loop() {
         .start()
         .await
         .unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     let cache = TokenCache::new();
     let source = cache.client_credentials(&daemon, &api(&tenant));
     // A slow answer, so that all 100 callers are waiting on the one fetch (a caller arriving
@@ -275,12 +260,7 @@ async fn huge_backoff_settings_do_not_panic() {
         .start()
         .await
         .unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     let cache = TokenCache::builder()
         .retry_backoff(Duration::MAX, Duration::MAX)
         .build();
@@ -306,12 +286,7 @@ async fn idle_keys_stop_refreshing() {
         .start()
         .await
         .unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     let cache = TokenCache::new();
     let source = cache.client_credentials(&daemon, &api(&tenant));
     for _ in 0..3 {
@@ -360,12 +335,7 @@ async fn stats_count_what_the_cache_did() {
         .start()
         .await
         .unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     let cache = TokenCache::new();
     let source = cache.client_credentials(&daemon, &api(&tenant));
     source.token().await.unwrap(); // a miss

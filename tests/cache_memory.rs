@@ -4,12 +4,15 @@
 //!
 //! Its own test binary: the global allocator counts every allocation in the process.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{RetryPolicy, Scopes, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenStore};
+use b2c_token::{RetryPolicy, Scopes, TokenCache};
+use support::replay_store::ReplayStore;
 
 struct Counting;
 
@@ -29,41 +32,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// A store that hands every key the first token saved to it: fills many keys with one real
-/// fetch (the token is bound to the one client's credential, which all keys share).
-struct ReplayStore {
-    namespace: StoreNamespace,
-    first: std::sync::Mutex<Option<StoredToken>>,
-}
-
-impl ReplayStore {
-    fn new() -> Self {
-        Self {
-            namespace: StoreNamespace::random(),
-            first: std::sync::Mutex::new(None),
-        }
-    }
-}
-
-impl TokenStore for ReplayStore {
-    fn namespace(&self) -> &StoreNamespace {
-        &self.namespace
-    }
-    fn load<'a>(&'a self, _: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
-        let token = self.first.lock().unwrap().clone();
-        Box::pin(async move { Ok(token) })
-    }
-    fn save<'a>(&'a self, _: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
-        self.first.lock().unwrap().get_or_insert_with(|| token.clone());
-        Box::pin(async { Ok(()) })
-    }
-    fn remove_if<'a>(&'a self, _: &'a StoreKey, _: u64) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-}
-
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 #[tokio::test(flavor = "current_thread")]
 async fn eviction_churn_keeps_memory_bounded_by_max_entries() {

@@ -35,15 +35,6 @@ async fn replica(redis: &RedisServer) -> TokenCache {
         .build()
 }
 
-fn daemon(tenant: &FakeTenant) -> Client {
-    tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap()
-}
-
 fn api(tenant: &FakeTenant) -> Scopes {
     Scopes::new([tenant.api_default_scope()]).unwrap()
 }
@@ -87,7 +78,7 @@ async fn ten_replicas_make_one_request_per_token_lifetime() {
         sources.push(
             replica(&redis)
                 .await
-                .client_credentials(&daemon(&tenant), &api(&tenant)),
+                .client_credentials(&support::daemon(&tenant), &api(&tenant)),
         );
     }
     let started = Instant::now();
@@ -206,7 +197,7 @@ async fn a_replica_that_dies_holding_the_lock_is_replaced_after_the_lock_ttl() {
     tenant.inject(Fault::Delay(Duration::from_secs(30)), 1);
     let doomed = replica(&redis)
         .await
-        .client_credentials(&daemon(&tenant), &api(&tenant));
+        .client_credentials(&support::daemon(&tenant), &api(&tenant));
     let holder = tokio::spawn(async move { doomed.token().await });
     let deadline = Instant::now() + Duration::from_secs(5);
     while tenant.total_token_requests() == 0 {
@@ -216,7 +207,7 @@ async fn a_replica_that_dies_holding_the_lock_is_replaced_after_the_lock_ttl() {
     holder.abort();
     let survivor = replica(&redis)
         .await
-        .client_credentials(&daemon(&tenant), &api(&tenant));
+        .client_credentials(&support::daemon(&tenant), &api(&tenant));
     let started = Instant::now();
     survivor.token().await.unwrap();
     let waited = started.elapsed();
@@ -232,7 +223,7 @@ async fn tokens_keep_flowing_when_redis_is_paused_full_or_down() {
     let mut redis = RedisServer::start();
     let tenant = FakeTenant::start().await.unwrap();
     let cache = replica(&redis).await;
-    let warm = cache.client_credentials(&daemon(&tenant), &api(&tenant));
+    let warm = cache.client_credentials(&support::daemon(&tenant), &api(&tenant));
     warm.token().await.unwrap();
 
     // Paused: every Redis call times out (100 ms); hits never touch Redis.
@@ -295,7 +286,7 @@ async fn a_wrong_key_or_a_corrupted_value_is_a_miss_then_overwritten() {
     let tenant = FakeTenant::start().await.unwrap();
     let first = TokenCache::builder().store(store(&redis, KEY).await).build();
     first
-        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .client_credentials(&support::daemon(&tenant), &api(&tenant))
         .token()
         .await
         .unwrap();
@@ -312,14 +303,14 @@ async fn a_wrong_key_or_a_corrupted_value_is_a_miss_then_overwritten() {
     // Another key (same namespace): cannot decrypt, so it fetches and overwrites.
     let rotated = TokenCache::builder().store(store(&redis, OTHER_KEY).await).build();
     rotated
-        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .client_credentials(&support::daemon(&tenant), &api(&tenant))
         .token()
         .await
         .unwrap();
     assert_eq!(tenant.total_token_requests(), 2);
     let third = TokenCache::builder().store(store(&redis, OTHER_KEY).await).build();
     third
-        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .client_credentials(&support::daemon(&tenant), &api(&tenant))
         .token()
         .await
         .unwrap();
@@ -333,7 +324,7 @@ async fn a_wrong_key_or_a_corrupted_value_is_a_miss_then_overwritten() {
     redis.cli(&["SET", keys.trim(), "garbage"]);
     let fourth = TokenCache::builder().store(store(&redis, OTHER_KEY).await).build();
     fourth
-        .client_credentials(&daemon(&tenant), &api(&tenant))
+        .client_credentials(&support::daemon(&tenant), &api(&tenant))
         .token()
         .await
         .unwrap();
@@ -347,8 +338,8 @@ async fn an_invalidation_on_one_replica_reaches_the_others() {
     let tenant = FakeTenant::start().await.unwrap();
     // The caches stay alive: they hold the index the invalidation listener looks entries up in.
     let (cache_a, cache_b) = (replica(&redis).await, replica(&redis).await);
-    let a = cache_a.client_credentials(&daemon(&tenant), &api(&tenant));
-    let b = cache_b.client_credentials(&daemon(&tenant), &api(&tenant));
+    let a = cache_a.client_credentials(&support::daemon(&tenant), &api(&tenant));
+    let b = cache_b.client_credentials(&support::daemon(&tenant), &api(&tenant));
     let token = a.token().await.unwrap();
     b.token().await.unwrap();
     assert_eq!(tenant.total_token_requests(), 1, "b took a's token from Redis");

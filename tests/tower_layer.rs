@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerLayer, BoxError, ReplayBody, RetryPolicy, Scopes, TokenCache};
+use b2c_token::{BearerLayer, BoxError, ReplayBody, Scopes, TokenCache};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -59,12 +59,7 @@ fn get(url: &str) -> http::Request<Full<Bytes>> {
 async fn the_layer_attaches_the_token_only_for_allowed_hosts_and_replays_once_after_a_401() {
     let tenant = FakeTenant::start().await.unwrap();
     let api = api().await;
-    let client = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let client = support::daemon(&tenant);
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
     let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host(&api.server.addr.to_string());

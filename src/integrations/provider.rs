@@ -112,3 +112,22 @@ pub(crate) async fn bearer(provider: &dyn TokenProvider, headers: &HeaderCache) 
     let header = headers.header(&token)?;
     Ok((token, header))
 }
+
+/// Chooses the provider for one request: another scope set asks the cache for its source.
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub(crate) type ProviderFor = dyn Fn(&crate::scope::Scopes) -> std::sync::Arc<dyn TokenProvider> + Send + Sync;
+
+/// The client-credentials source for `scopes`, and the chooser for a request's own scopes:
+/// what both bearer layers build from a cache and a client.
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub(crate) fn client_credentials_providers(
+    cache: &crate::cache::TokenCache,
+    client: &crate::client::Client,
+    scopes: &crate::scope::Scopes,
+) -> (std::sync::Arc<dyn TokenProvider>, std::sync::Arc<ProviderFor>) {
+    let (cache, client) = (cache.clone(), client.clone());
+    let source = std::sync::Arc::new(cache.client_credentials(&client, scopes));
+    let provider_for: std::sync::Arc<ProviderFor> =
+        std::sync::Arc::new(move |scopes| std::sync::Arc::new(cache.client_credentials(&client, scopes)));
+    (source, provider_for)
+}

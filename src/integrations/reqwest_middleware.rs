@@ -15,14 +15,12 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, HeaderCache, TokenProvider};
+use super::provider::{bearer, client_credentials_providers, HeaderCache, ProviderFor, TokenProvider};
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
 use crate::scope::Scopes;
 use crate::secret::Password;
-
-type SourceFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
 /// Attaches `Authorization: Bearer …` (marked sensitive) to requests for allowed hosts.
 ///
@@ -55,7 +53,7 @@ pub struct BearerAuth {
 #[derive(Clone)]
 struct BearerInner {
     source: Arc<dyn TokenProvider>,
-    source_for: Option<Arc<SourceFor>>,
+    source_for: Option<Arc<ProviderFor>>,
     allow_list: AllowList,
     headers: HeaderCache,
 }
@@ -77,14 +75,8 @@ impl BearerAuth {
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
-        let (cache, client) = (cache.clone(), client.clone());
-        let source = cache.client_credentials(&client, scopes);
-        Self::build(
-            Arc::new(source),
-            Some(Arc::new(move |scopes| {
-                Arc::new(cache.client_credentials(&client, scopes))
-            })),
-        )
+        let (source, source_for) = client_credentials_providers(cache, client, scopes);
+        Self::build(source, Some(source_for))
     }
 
     /// A user's ROPC tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -101,7 +93,7 @@ impl BearerAuth {
         )
     }
 
-    fn build(source: Arc<dyn TokenProvider>, source_for: Option<Arc<SourceFor>>) -> Self {
+    fn build(source: Arc<dyn TokenProvider>, source_for: Option<Arc<ProviderFor>>) -> Self {
         Self {
             inner: Arc::new(BearerInner {
                 source,

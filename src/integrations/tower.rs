@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, HeaderCache, TokenProvider};
+use super::provider::{bearer, client_credentials_providers, HeaderCache, ProviderFor, TokenProvider};
 use crate::cache::TokenCache;
 use crate::client::Client;
 use crate::error::Error;
@@ -26,8 +26,6 @@ use crate::scope::Scopes;
 /// The error type of a [`Bearer`] service: the inner service's error, or the SDK's
 /// [`Error`] when no token could be had or the request was refused (boxed).
 pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-type ProviderFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
 /// A request body that can be copied to send the request again after a 401. Implemented for
 /// the usual in-memory bodies; a streaming body returns `None` (the 401 then goes to the
@@ -99,14 +97,8 @@ impl BearerLayer {
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
-        let (cache, client) = (cache.clone(), client.clone());
-        let source = cache.client_credentials(&client, scopes);
-        Self::build(
-            Arc::new(source),
-            Some(Arc::new(move |scopes| {
-                Arc::new(cache.client_credentials(&client, scopes))
-            })),
-        )
+        let (provider, provider_for) = client_credentials_providers(cache, client, scopes);
+        Self::build(provider, Some(provider_for))
     }
 
     fn build(provider: Arc<dyn TokenProvider>, provider_for: Option<Arc<ProviderFor>>) -> Self {

@@ -3,6 +3,7 @@
 
 pub mod hostile;
 pub mod redis;
+pub mod replay_store;
 
 use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
 use wiremock::matchers::{method, path};
@@ -87,6 +88,17 @@ pub fn uuid_like(s: &str) -> bool {
 /// The fake tenant's confidential client (with its secret) at `policy`.
 pub fn fake_daemon(tenant: &b2c_token::test_tenant::FakeTenant, policy: &str) -> ClientBuilder {
     tenant.confidential_client(policy).unwrap()
+}
+
+/// The fake tenant's confidential client at its sign-in policy, built, without retries: what
+/// most cache and integration tests talk to.
+pub fn daemon(tenant: &b2c_token::test_tenant::FakeTenant) -> Client {
+    tenant
+        .confidential_client(b2c_token::test_tenant::defaults::SIGNIN_POLICY)
+        .unwrap()
+        .retry_policy(b2c_token::RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 /// The fake tenant's public (ROPC) client at `policy`.
