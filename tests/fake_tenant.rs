@@ -528,3 +528,27 @@ async fn stops_when_dropped() {
     let err = sign_in(&client, &Scopes::empty()).await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
 }
+
+/// The TLS listener: a private CA of the tenant's own, trusted in one step by clients.
+#[tokio::test]
+async fn a_tls_tenant_serves_https_trusted_through_its_ca() {
+    let tenant = FakeTenant::builder().tls(true).start().await.unwrap();
+    assert_eq!(tenant.base_url().scheme(), "https");
+    let ca = tenant.ca_pem().expect("a CA with TLS").to_owned();
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let untrusting = no_retries(tenant.confidential_client(defaults::SIGNIN_POLICY).unwrap());
+    let error = untrusting
+        .acquire_token_by_client_credentials(&scopes)
+        .await
+        .unwrap_err();
+    assert!(error.is_certificate_error(), "{error:?}");
+    let trusting = no_retries(
+        tenant
+            .confidential_client(defaults::SIGNIN_POLICY)
+            .unwrap()
+            .add_root_certificate(ca.as_bytes()),
+    );
+    let token = trusting.acquire_token_by_client_credentials(&scopes).await.unwrap();
+    assert!(token.access_token().is_some());
+    assert!(FakeTenant::start().await.unwrap().ca_pem().is_none());
+}

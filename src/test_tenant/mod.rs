@@ -238,6 +238,7 @@ pub struct FakeTenantBuilder {
     access_token_lifetime: Duration,
     refresh_token_lifetime: Duration,
     old_refresh_tokens_stay_valid: bool,
+    tls: bool,
 }
 
 impl Default for FakeTenantBuilder {
@@ -261,6 +262,7 @@ impl Default for FakeTenantBuilder {
             access_token_lifetime: Duration::from_secs(3600),
             refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
             old_refresh_tokens_stay_valid: false,
+            tls: false,
         }
         .user(USERNAME, PASSWORD)
     }
@@ -327,6 +329,15 @@ impl FakeTenantBuilder {
         self
     }
 
+    /// Serves HTTPS instead of HTTP, with a certificate for `localhost` and `127.0.0.1` issued
+    /// at start by a private CA of its own ([`FakeTenant::ca_pem`]): for testing private-CA
+    /// setups (`ClientBuilder::add_root_certificate`, the CLI's `--ca-file`) and clients that
+    /// insist on HTTPS authorities. The base URL is then `https://localhost:{port}/`.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Starts the server on `127.0.0.1` at a free port, on the current tokio runtime.
     ///
     /// # Errors
@@ -346,6 +357,8 @@ pub(crate) struct State {
     config: FakeTenantBuilder,
     key: keys::SigningKey,
     base_url: Url,
+    /// The private CA's certificate, with TLS.
+    ca_pem: Option<String>,
     mutable: Mutex<Mutable>,
 }
 
@@ -387,6 +400,13 @@ impl FakeTenant {
     #[must_use]
     pub fn tenant_id(&self) -> &str {
         &self.state.config.tenant_id
+    }
+
+    /// The PEM certificate of the CA that issued the server's certificate, when it serves
+    /// HTTPS ([`FakeTenantBuilder::tls`]): trust it with `ClientBuilder::add_root_certificate`.
+    #[must_use]
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.state.ca_pem.as_deref()
     }
 
     /// An authority builder for `policy` on this server, to pick a URL form.

@@ -25,11 +25,20 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub(super) async fn start(config: FakeTenantBuilder) -> io::Result<FakeTenant> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let base_url = Url::parse(&format!("http://{address}/")).map_err(io::Error::other)?;
+    let (base_url, tls) = if config.tls {
+        let (acceptor, ca_pem) = tls_acceptor()?;
+        let url = format!("https://localhost:{}/", address.port());
+        (url, Some((acceptor, ca_pem)))
+    } else {
+        (format!("http://{address}/"), None)
+    };
+    let base_url = Url::parse(&base_url).map_err(io::Error::other)?;
+    let (acceptor, ca_pem) = tls.map_or((None, None), |(acceptor, pem)| (Some(acceptor), Some(pem)));
     let state = Arc::new(State {
         config,
         key: SigningKey::generate()?,
         base_url,
+        ca_pem,
         mutable: Default::default(),
     });
 
@@ -42,16 +51,60 @@ pub(super) async fn start(config: FakeTenantBuilder) -> io::Result<FakeTenant> {
             };
             while connections.try_join_next().is_some() {}
             let state = Arc::clone(&accept_state);
+            let acceptor = acceptor.clone();
             connections.spawn(async move {
                 let service = service_fn(move |request| handle(Arc::clone(&state), request));
                 // A connection error is a test's dropped connection or a client gone away.
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
             });
         }
     });
     Ok(FakeTenant { state, accept_loop })
+}
+
+/// A TLS acceptor with a certificate for `localhost` and `127.0.0.1`, issued by a CA made
+/// for this tenant alone; the CA's PEM.
+fn tls_acceptor() -> io::Result<(tokio_rustls::TlsAcceptor, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let fail = |e: rcgen::Error| io::Error::other(format!("cannot make the fake tenant's certificate: {e}"));
+    let ca_key = KeyPair::generate().map_err(fail)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "b2c-token fake tenant CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(fail)?;
+    let leaf_key = KeyPair::generate().map_err(fail)?;
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(fail)?;
+    leaf_params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).map_err(fail)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .map_err(io::Error::other)?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem()))
 }
 
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
