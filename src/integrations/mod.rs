@@ -2,6 +2,8 @@
 //! after its dependency. A user who enables none compiles none of them.
 
 pub(crate) mod allow_list;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub(crate) mod bearer;
 pub(crate) mod provider;
 
 #[cfg(feature = "reqwest-middleware")]

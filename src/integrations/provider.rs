@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+use std::sync::Arc;
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-use reqwest::header::HeaderValue;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+use arc_swap::ArcSwapOption;
 
 use crate::cache::TokenSource;
 use crate::error::Result;
@@ -65,69 +67,46 @@ impl TokenProvider for TokenSource {
     }
 }
 
-/// The `Authorization` value of the last token a layer sent: built once per token rather
-/// than once per request (building it copies and validates the whole token); clones share
-/// its bytes.
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-#[derive(Default)]
-pub(crate) struct HeaderCache(arc_swap::ArcSwapOption<(Token, HeaderValue)>);
+/// The header value of the last token an integration sent: built once per token rather than
+/// once per request (building one copies and validates the whole token); clones share its
+/// bytes. `V` is the header type of the integration (`HeaderValue`, tonic's `MetadataValue`).
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+pub(crate) struct HeaderCache<V>(ArcSwapOption<(Token, V)>);
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-impl HeaderCache {
-    fn header(&self, token: &Token) -> Result<HeaderValue> {
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+impl<V: Clone> HeaderCache<V> {
+    /// `token`'s header value: the cached one if `token` is the last token seen, otherwise
+    /// `build`'s, which is then kept.
+    pub(crate) fn get_or_build<E>(&self, token: &Token, build: impl FnOnce(&Token) -> Result<V, E>) -> Result<V, E> {
         if let Some((cached, value)) = self.0.load().as_deref() {
             if cached.same_as(token) {
                 return Ok(value.clone());
             }
         }
-        let value = token.authorization_header()?;
-        self.0.store(Some(std::sync::Arc::new((token.clone(), value.clone()))));
+        let value = build(token)?;
+        self.0.store(Some(Arc::new((token.clone(), value.clone()))));
         Ok(value)
     }
 }
 
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+impl<V> Default for HeaderCache<V> {
+    fn default() -> Self {
+        Self(ArcSwapOption::empty())
+    }
+}
+
 /// A configuration copy starts with an empty cache (it fills on the first request).
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-impl Clone for HeaderCache {
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+impl<V> Clone for HeaderCache<V> {
     fn clone(&self) -> Self {
         Self::default()
     }
 }
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-impl std::fmt::Debug for HeaderCache {
+#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+impl<V> std::fmt::Debug for HeaderCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HeaderCache")
     }
-}
-
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-/// A valid token from `provider` and its `Authorization` value: the cached token when there is
-/// one (no allocation, no await), otherwise the provider's fetch.
-pub(crate) async fn bearer(provider: &dyn TokenProvider, headers: &HeaderCache) -> Result<(Token, HeaderValue)> {
-    let token = match provider.cached() {
-        Some(token) => token,
-        None => provider.token().await?,
-    };
-    let header = headers.header(&token)?;
-    Ok((token, header))
-}
-
-/// Chooses the provider for one request: another scope set asks the cache for its source.
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-pub(crate) type ProviderFor = dyn Fn(&crate::scope::Scopes) -> std::sync::Arc<dyn TokenProvider> + Send + Sync;
-
-/// The client-credentials source for `scopes`, and the chooser for a request's own scopes:
-/// what both bearer layers build from a cache and a client.
-#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
-pub(crate) fn client_credentials_providers(
-    cache: &crate::cache::TokenCache,
-    client: &crate::client::Client,
-    scopes: &crate::scope::Scopes,
-) -> (std::sync::Arc<dyn TokenProvider>, std::sync::Arc<ProviderFor>) {
-    let (cache, client) = (cache.clone(), client.clone());
-    let source = std::sync::Arc::new(cache.client_credentials(&client, scopes));
-    let provider_for: std::sync::Arc<ProviderFor> =
-        std::sync::Arc::new(move |scopes| std::sync::Arc::new(cache.client_credentials(&client, scopes)));
-    (source, provider_for)
 }

@@ -14,8 +14,9 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
-use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, client_credentials_providers, HeaderCache, ProviderFor, TokenProvider};
+use super::allow_list::{TokenScopes, Verdict};
+use super::bearer::BearerConfig;
+use super::provider::TokenProvider;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
@@ -47,15 +48,7 @@ use crate::secret::Password;
 /// ```
 #[derive(Clone)]
 pub struct BearerAuth {
-    inner: Arc<BearerInner>,
-}
-
-#[derive(Clone)]
-struct BearerInner {
-    source: Arc<dyn TokenProvider>,
-    source_for: Option<Arc<ProviderFor>>,
-    allow_list: AllowList,
-    headers: HeaderCache,
+    inner: Arc<BearerConfig>,
 }
 
 impl BearerAuth {
@@ -63,20 +56,19 @@ impl BearerAuth {
     /// [`BearerAuth::client_credentials`] or [`BearerAuth::password`] instead.
     #[must_use]
     pub fn new(source: TokenSource) -> Self {
-        Self::build(Arc::new(source), None)
+        Self::build(BearerConfig::new(Arc::new(source), None))
     }
 
     /// Tokens from any [`TokenProvider`]: your own source, or a mock in your tests.
     #[must_use]
     pub fn from_provider(provider: impl TokenProvider) -> Self {
-        Self::build(Arc::new(provider), None)
+        Self::build(BearerConfig::new(Arc::new(provider), None))
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
-        let (source, source_for) = client_credentials_providers(cache, client, scopes);
-        Self::build(source, Some(source_for))
+        Self::build(BearerConfig::client_credentials(cache, client, scopes))
     }
 
     /// A user's ROPC tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -85,26 +77,21 @@ impl BearerAuth {
         let (cache, client, username, password) =
             (cache.clone(), client.clone(), username.to_owned(), password.clone());
         let source = cache.password(&client, &username, &password, scopes);
-        Self::build(
+        Self::build(BearerConfig::new(
             Arc::new(source),
             Some(Arc::new(move |scopes| {
                 Arc::new(cache.password(&client, &username, &password, scopes))
             })),
-        )
+        ))
     }
 
-    fn build(source: Arc<dyn TokenProvider>, source_for: Option<Arc<ProviderFor>>) -> Self {
+    fn build(config: BearerConfig) -> Self {
         Self {
-            inner: Arc::new(BearerInner {
-                source,
-                source_for,
-                allow_list: AllowList::default(),
-                headers: HeaderCache::default(),
-            }),
+            inner: Arc::new(config),
         }
     }
 
-    fn inner_mut(&mut self) -> &mut BearerInner {
+    fn inner_mut(&mut self) -> &mut BearerConfig {
         // Configuration happens before the middleware is shared; a clone made earlier keeps
         // its own settings.
         Arc::make_mut(&mut self.inner)
@@ -115,7 +102,7 @@ impl BearerAuth {
     /// reaches host B.
     #[must_use]
     pub fn allow_host(mut self, host: &str) -> Self {
-        self.inner_mut().allow_list.allow(host);
+        self.inner_mut().allow_list_mut().allow(host);
         self
     }
 
@@ -123,26 +110,15 @@ impl BearerAuth {
     /// API and nothing else.
     #[must_use]
     pub fn allow_any_host(mut self) -> Self {
-        self.inner_mut().allow_list.allow_any();
+        self.inner_mut().allow_list_mut().allow_any();
         self
-    }
-
-    fn source_for(&self, extensions: &Extensions) -> Result<Arc<dyn TokenProvider>, Error> {
-        match (extensions.get::<TokenScopes>(), &self.inner.source_for) {
-            (None, _) => Ok(Arc::clone(&self.inner.source)),
-            (Some(TokenScopes(scopes)), Some(source_for)) => Ok(source_for(scopes)),
-            (Some(_), None) => Err(Error::RequestNotSent(
-                "per-request TokenScopes need BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new"
-                    .into(),
-            )),
-        }
     }
 }
 
 impl fmt::Debug for BearerAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerAuth")
-            .field("allow_list", &self.inner.allow_list)
+            .field("allow_list", self.inner.allow_list())
             .finish_non_exhaustive()
     }
 }
@@ -171,7 +147,6 @@ impl Middleware for BearerAuth {
         let url = request.url();
         let verdict = self
             .inner
-            .allow_list
             .check(url.scheme(), url.host_str(), url.port_or_known_default())
             .map_err(middleware_error)?;
         if verdict == Verdict::Skip {
@@ -181,8 +156,14 @@ impl Middleware for BearerAuth {
             );
             return next.run(request, extensions).await;
         }
-        let source = self.source_for(extensions).map_err(middleware_error)?;
-        let (token, header) = bearer(&*source, &self.inner.headers).await.map_err(middleware_error)?;
+        let source = self
+            .inner
+            .provider(
+                extensions.get::<TokenScopes>(),
+                "BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
+            )
+            .map_err(middleware_error)?;
+        let (token, header) = self.inner.bearer(&*source).await.map_err(middleware_error)?;
         let retry = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, header);
 
@@ -215,7 +196,7 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let (_, header) = bearer(&*source, &self.inner.headers).await.map_err(middleware_error)?;
+        let (_, header) = self.inner.bearer(&*source).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
     }

@@ -10,13 +10,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
-use super::provider::TokenProvider;
+use super::provider::{HeaderCache, TokenProvider};
 use crate::error::Result;
-use crate::token::Token;
 
 /// A `tonic::service::Interceptor` adding `authorization: Bearer …` (marked sensitive).
 ///
@@ -30,14 +28,8 @@ use crate::token::Token;
 #[derive(Clone)]
 pub struct BearerInterceptor {
     provider: Arc<dyn TokenProvider>,
-    /// The metadata value of the last token seen: built once per token, not once per call
-    /// (building it copies and validates the whole token).
-    header: Arc<ArcSwapOption<Header>>,
-}
-
-struct Header {
-    token: Token,
-    value: MetadataValue<Ascii>,
+    /// The metadata value of the last token seen: built once per token, not once per call.
+    header: Arc<HeaderCache<MetadataValue<Ascii>>>,
 }
 
 impl BearerInterceptor {
@@ -46,7 +38,7 @@ impl BearerInterceptor {
     pub fn new(provider: impl TokenProvider) -> Self {
         Self {
             provider: Arc::new(provider),
-            header: Arc::new(ArcSwapOption::empty()),
+            header: Arc::new(HeaderCache::default()),
         }
     }
 
@@ -79,23 +71,15 @@ impl tonic::service::Interceptor for BearerInterceptor {
                 "no bearer token cached yet: call BearerInterceptor::warm() before the first call (a fetch has been started)",
             ));
         };
-        let cached = self.header.load();
-        let value = match cached.as_deref().filter(|header| header.token.same_as(&token)) {
-            Some(header) => header.value.clone(),
-            None => {
-                let header = token
-                    .authorization_header()
-                    .map_err(|error| Status::unauthenticated(error.to_string()))?;
-                let mut value = MetadataValue::try_from(header.as_bytes())
-                    .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
-                value.set_sensitive(true);
-                self.header.store(Some(Arc::new(Header {
-                    token,
-                    value: value.clone(),
-                })));
-                value
-            }
-        };
+        let value = self.header.get_or_build(&token, |token| {
+            let header = token
+                .authorization_header()
+                .map_err(|error| Status::unauthenticated(error.to_string()))?;
+            let mut value = MetadataValue::try_from(header.as_bytes())
+                .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
+            value.set_sensitive(true);
+            Ok::<_, Status>(value)
+        })?;
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }

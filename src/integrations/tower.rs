@@ -16,11 +16,11 @@ use std::task::{Context, Poll};
 use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 
-use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{bearer, client_credentials_providers, HeaderCache, ProviderFor, TokenProvider};
+use super::allow_list::{TokenScopes, Verdict};
+use super::bearer::BearerConfig;
+use super::provider::TokenProvider;
 use crate::cache::TokenCache;
 use crate::client::Client;
-use crate::error::Error;
 use crate::scope::Scopes;
 
 /// The error type of a [`Bearer`] service: the inner service's error, or the SDK's
@@ -76,39 +76,25 @@ impl<D> ReplayBody for http_body_util::Empty<D> {
 /// ```
 #[derive(Clone)]
 pub struct BearerLayer {
-    config: Arc<Config>,
-}
-
-#[derive(Clone)]
-struct Config {
-    provider: Arc<dyn TokenProvider>,
-    provider_for: Option<Arc<ProviderFor>>,
-    allow_list: AllowList,
-    headers: HeaderCache,
+    config: Arc<BearerConfig>,
 }
 
 impl BearerLayer {
     /// Tokens from any [`TokenProvider`] (a `TokenSource`, your own, a mock).
     #[must_use]
     pub fn new(provider: impl TokenProvider) -> Self {
-        Self::build(Arc::new(provider), None)
+        Self::build(BearerConfig::new(Arc::new(provider), None))
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
-        let (provider, provider_for) = client_credentials_providers(cache, client, scopes);
-        Self::build(provider, Some(provider_for))
+        Self::build(BearerConfig::client_credentials(cache, client, scopes))
     }
 
-    fn build(provider: Arc<dyn TokenProvider>, provider_for: Option<Arc<ProviderFor>>) -> Self {
+    fn build(config: BearerConfig) -> Self {
         Self {
-            config: Arc::new(Config {
-                provider,
-                provider_for,
-                allow_list: AllowList::default(),
-                headers: HeaderCache::default(),
-            }),
+            config: Arc::new(config),
         }
     }
 
@@ -116,14 +102,14 @@ impl BearerLayer {
     /// requests to other hosts go out without it.
     #[must_use]
     pub fn allow_host(mut self, host: &str) -> Self {
-        Arc::make_mut(&mut self.config).allow_list.allow(host);
+        Arc::make_mut(&mut self.config).allow_list_mut().allow(host);
         self
     }
 
     /// Sends the token to every HTTPS (or loopback) host. Only for clients of one API.
     #[must_use]
     pub fn allow_any_host(mut self) -> Self {
-        Arc::make_mut(&mut self.config).allow_list.allow_any();
+        Arc::make_mut(&mut self.config).allow_list_mut().allow_any();
         self
     }
 }
@@ -142,7 +128,7 @@ impl<S> tower_layer::Layer<S> for BearerLayer {
 impl fmt::Debug for BearerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerLayer")
-            .field("allow_list", &self.config.allow_list)
+            .field("allow_list", self.config.allow_list())
             .finish_non_exhaustive()
     }
 }
@@ -151,13 +137,13 @@ impl fmt::Debug for BearerLayer {
 #[derive(Clone)]
 pub struct Bearer<S> {
     inner: S,
-    config: Arc<Config>,
+    config: Arc<BearerConfig>,
 }
 
 impl<S> fmt::Debug for Bearer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bearer")
-            .field("allow_list", &self.config.allow_list)
+            .field("allow_list", self.config.allow_list())
             .finish_non_exhaustive()
     }
 }
@@ -186,7 +172,7 @@ where
         let config = Arc::clone(&self.config);
         Box::pin(async move {
             let uri = request.uri();
-            let verdict = config.allow_list.check(
+            let verdict = config.check(
                 uri.scheme_str().unwrap_or("http"),
                 uri.host(),
                 uri.port_u16().or(match uri.scheme_str() {
@@ -197,17 +183,11 @@ where
             if verdict == Verdict::Skip {
                 return inner.call(request).await.map_err(Into::into);
             }
-            let provider = match (request.extensions().get::<TokenScopes>(), &config.provider_for) {
-                (None, _) => Arc::clone(&config.provider),
-                (Some(TokenScopes(scopes)), Some(provider_for)) => provider_for(scopes),
-                (Some(_), None) => {
-                    return Err(Error::RequestNotSent(
-                        "per-request TokenScopes need BearerLayer::client_credentials, not BearerLayer::new".into(),
-                    )
-                    .into())
-                }
-            };
-            let (token, header) = bearer(&*provider, &config.headers).await?;
+            let provider = config.provider(
+                request.extensions().get::<TokenScopes>(),
+                "BearerLayer::client_credentials, not BearerLayer::new",
+            )?;
+            let (token, header) = config.bearer(&*provider).await?;
             let replay = request.body().try_clone().map(|body| {
                 let mut copy = Request::new(body);
                 *copy.method_mut() = request.method().clone();
@@ -233,7 +213,7 @@ where
                 return Ok(response);
             }
             tracing::info!("API answered 401: refreshing the token and retrying once");
-            let (_, header) = bearer(&*provider, &config.headers).await?;
+            let (_, header) = config.bearer(&*provider).await?;
             replay.headers_mut().insert(AUTHORIZATION, header);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
