@@ -326,13 +326,17 @@ impl Entry {
                     .map_or(UNKNOWN_LIFETIME, |at| at.saturating_duration_since(token.issued_at()));
                 state.short_lived =
                     (lifetime < MIN_FETCH_INTERVAL).then(|| (fingerprint, now + MIN_FETCH_INTERVAL, epoch));
-                let stored = StoredToken::from_token(&token, fingerprint, UNKNOWN_LIFETIME);
+                // The stored form (a copy of every secret) is made only when there is a store
+                // to save it to; without one, the version that compare-and-delete uses is moot.
+                let mut version = 0;
                 if let (Some(store), Some(key)) = (&self.shared.store, &self.store_key) {
                     if !self.shared.store_resting() {
+                        let stored = StoredToken::from_token(&token, fingerprint, UNKNOWN_LIFETIME);
+                        version = stored.version();
                         self.shared.store_call("save", store.save(key, &stored)).await;
                     }
                 }
-                self.install_versioned(state, credential, token.clone(), stored.version());
+                self.install_versioned(state, credential, token.clone(), version);
                 Ok(token)
             }
             Err(error) => {

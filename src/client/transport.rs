@@ -97,14 +97,20 @@ impl Transport {
             .await
             .map_err(transport_error)?;
 
-        let scrubber = Scrubber::new(
-            request.secrets.iter().copied(),
-            request
-                .basic_auth
-                .as_ref()
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Basic ")),
-        );
+        // Built only when server text is kept (an error): a token response needs none of it.
+        let scrubber = std::sync::OnceLock::new();
+        let scrubber = || {
+            scrubber.get_or_init(|| {
+                Scrubber::new(
+                    request.secrets.iter().copied(),
+                    request
+                        .basic_auth
+                        .as_ref()
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.strip_prefix("Basic ")),
+                )
+            })
+        };
         if response.url() != request.url {
             // A caller-supplied client followed a redirect: whatever answered is not the
             // token endpoint, and its "token" must not be used.
@@ -117,14 +123,15 @@ impl Transport {
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
-            .map(|v| scrubber.clean(&String::from_utf8_lossy(v.as_bytes())));
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|value| crate::client::retry::parse_retry_after(value, std::time::SystemTime::now()));
         let unexpected = |kind: UnexpectedKind| {
-            let mut response = UnexpectedResponse::new(status, content_type.clone(), kind);
+            let content_type = content_type.as_deref().map(|ct| scrubber().clean(ct));
+            let mut response = UnexpectedResponse::new(status, content_type, kind);
             response.client_request_id = Some(client_request_id.to_owned());
             response.retry_after = retry_after;
             Error::UnexpectedResponse(Box::new(response))
@@ -138,8 +145,8 @@ impl Transport {
 
         // An OAuth error body is a rejection whatever the status (some servers send 200).
         if let Some((error, description)) = parse_error_body(&body) {
-            let description = scrubber.clean(&description);
-            let error = scrubber.clean(&error);
+            let description = scrubber().clean(&description);
+            let error = scrubber().clean(&error);
             let mut rejection = Rejection::from_oauth_error(status, error, &description);
             rejection.client_request_id = Some(client_request_id.to_owned());
             rejection.retry_after = retry_after;
