@@ -24,7 +24,7 @@ use crate::client::Client;
 use crate::scope::Scopes;
 
 /// The error type of a [`Bearer`] service: the inner service's error, or the SDK's
-/// [`Error`] when no token could be had or the request was refused (boxed).
+/// [`Error`](crate::Error) when no token could be had or the request was refused (boxed).
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A request body that can be copied to send the request again after a 401. Implemented for
