@@ -52,6 +52,10 @@
 //! * `tonic`: [`BearerInterceptor`], the cached token on every gRPC call, without an await.
 //! * `azure-core`: a [`TokenSource`] as an `azure_core` `TokenCredential`, and any
 //!   `TokenCredential` as a [`TokenProvider`] ([`CredentialProvider`]).
+//! * `validate`: the API side. [`Validator`] checks B2C access tokens (per-policy keys,
+//!   RS256, issuer, audience, expiry, policy, scopes); [`ValidateLayer`] puts it in front of
+//!   tower services (axum, tonic, hyper) and answers as RFC 6750 says.
+//! * `axum`: [`Claims`] as an axum extractor.
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -71,6 +75,9 @@ mod scope;
 mod secret;
 mod sync;
 mod token;
+#[cfg(feature = "validate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+mod validate;
 
 /// Entry points for the fuzz targets in fuzz/ (cargo-fuzz builds with `--cfg fuzzing`);
 /// compiled into the crate's own tests for the CI-sized smoke run. Not part of the API.
@@ -93,6 +100,8 @@ pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
 pub use error::b2c_code::{B2cCode, RetryAdvice};
+#[cfg(feature = "validate")]
+pub use error::InvalidToken;
 pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 pub use integrations::allow_list::TokenScopes;
 #[cfg(feature = "azure-core")]
@@ -107,6 +116,8 @@ pub use integrations::tower::{Bearer, BearerLayer, BoxError, ReplayBody};
 pub use scope::Scopes;
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
 pub use token::Token;
+#[cfg(feature = "validate")]
+pub use validate::{Claims, Validate, ValidateLayer, Validator, ValidatorBuilder, DEFAULT_MAX_TOKEN_BYTES};
 
 #[cfg(test)]
 mod auto_traits {

@@ -55,6 +55,14 @@ impl Expiry {
     }
 }
 
+/// Wall-clock milliseconds since the Unix epoch on the coarse clock: for comparing with a
+/// JWT's `exp` on a validator's hot path.
+#[cfg(feature = "validate")]
+#[inline]
+pub(crate) fn wall_ms() -> u64 {
+    now_ms().0
+}
+
 /// (wall, monotonic) milliseconds.
 #[cfg(target_os = "linux")]
 #[inline]

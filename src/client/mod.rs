@@ -7,7 +7,7 @@ use std::time::Duration;
 pub(crate) mod grant;
 mod lockout;
 pub(crate) mod retry;
-mod transport;
+pub(crate) mod transport;
 
 pub use self::grant::ClientAuthentication;
 use self::grant::{FormSettings, Grant};

@@ -236,6 +236,8 @@ fn error_kind(error: &Error) -> &'static str {
         Error::Transport { .. } => "transport",
         Error::UnusableToken(_) => "unusable_token",
         Error::RequestNotSent(_) => "request_not_sent",
+        #[cfg(feature = "validate")]
+        Error::InvalidToken(_) => "invalid_token",
     }
 }
 

@@ -167,6 +167,52 @@ impl Transport {
     }
 }
 
+/// Keys and metadata documents are a few kilobytes; a JWKS with hundreds of keys is not
+/// one a tenant publishes.
+#[cfg(feature = "validate")]
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// GETs a JSON document (OpenID metadata, a JWKS) with the same rules as token requests:
+/// no redirects followed (the caller's client is built that way), a timeout, a body cap.
+#[cfg(feature = "validate")]
+pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    url: &Url,
+    timeout: Duration,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let response = http
+        .get(url.clone())
+        .header(header::ACCEPT, "application/json")
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let unexpected = |kind| Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(status, None, kind)));
+    if response.url() != url {
+        return Err(unexpected(UnexpectedKind::Redirected));
+    }
+    if !(200..300).contains(&status) {
+        return Err(unexpected(UnexpectedKind::ErrorStatus));
+    }
+    let body = match read_capped(response, MAX_DOCUMENT_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return Err(unexpected(UnexpectedKind::BodyTooLarge {
+                limit: MAX_DOCUMENT_BYTES,
+            }))
+        }
+        Err(BodyError::Transport(e)) => return Err(transport_error(e)),
+    };
+    match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(unexpected(UnexpectedKind::NotJson)),
+        Err(e) => Err(unexpected(UnexpectedKind::MalformedJson {
+            position: format!("line {} column {}", e.line(), e.column()),
+        })),
+    }
+}
+
 enum BodyError {
     TooLarge,
     Transport(reqwest::Error),

@@ -7,11 +7,15 @@
 use std::time::Duration;
 
 pub(crate) mod b2c_code;
+#[cfg(feature = "validate")]
+mod invalid_token;
 mod rejection;
 pub(crate) mod server_text;
 mod unexpected;
 
 use self::b2c_code::{B2cCode, RetryAdvice};
+#[cfg(feature = "validate")]
+pub use self::invalid_token::InvalidToken;
 pub use self::rejection::Rejection;
 pub use self::unexpected::{UnexpectedKind, UnexpectedResponse};
 
@@ -80,6 +84,13 @@ pub enum Error {
         #[source]
         source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
+
+    /// A [`Validator`](crate::Validator) refused a bearer token presented to the API. The
+    /// reason says what is wrong and what the client should do; the token is never quoted.
+    #[cfg(feature = "validate")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+    #[error("bearer token refused: {0}")]
+    InvalidToken(InvalidToken),
 }
 
 impl Error {
@@ -197,6 +208,8 @@ impl Error {
             // still a 503; a 200 with a broken body will not improve by asking again.
             Self::UnexpectedResponse(response) => response.status().map_or(RetryAdvice::Never, status_advice),
             Self::Config(_) | Self::UnusableToken(_) | Self::RequestNotSent(_) => RetryAdvice::Never,
+            #[cfg(feature = "validate")]
+            Self::InvalidToken(_) => RetryAdvice::Never,
         }
     }
 

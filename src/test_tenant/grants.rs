@@ -196,11 +196,11 @@ fn issue_user_tokens(state: &State, policy: &str, client_id: &str, user: &User, 
             map.insert("scp".into(), json!(scp));
             map.insert("azp".into(), json!(client_id));
         }
-        response.insert("access_token".into(), json!(state.key.sign(&claims)));
+        response.insert("access_token".into(), json!(state.keys.sign(&claims)));
     }
     let scopes: Vec<&str> = scope.split_whitespace().collect();
     if scopes.contains(&"openid") {
-        response.insert("id_token".into(), json!(state.key.sign(&user_claims(client_id))));
+        response.insert("id_token".into(), json!(state.keys.sign(&user_claims(client_id))));
     }
     if !response.contains_key("access_token") && !response.contains_key("id_token") {
         return b2c_error(
@@ -234,6 +234,41 @@ fn issue_user_tokens(state: &State, policy: &str, client_id: &str, user: &User, 
         response.insert("expires_in".into(), json!(lifetime.to_string()));
     }
     Reply::json(200, &Value::Object(response))
+}
+
+/// An API access token's claims for the tenant's first user, as `issue_user_tokens` makes them.
+pub(super) fn access_token_claims(state: &State, policy: &str, scopes: &[&str]) -> Map<String, Value> {
+    let now = SystemTime::now();
+    let lifetime = state.config.access_token_lifetime.as_secs();
+    let (object_id, name, email) = state.config.users.first().map_or_else(
+        || (uuid::Uuid::nil().to_string(), String::new(), String::new()),
+        |u| (u.object_id.clone(), u.display_name.clone(), u.username.clone()),
+    );
+    let policy = find_policy(state, policy).map_or(policy, |(p, _)| p.as_str());
+    let mut claims = json!({
+        "iss": issuer(state),
+        "exp": epoch(now) + lifetime,
+        "nbf": epoch(now),
+        "iat": epoch(now),
+        "aud": state.config.api_client_id,
+        "oid": object_id,
+        "sub": object_id,
+        "name": name,
+        "emails": [email],
+        "idp": "LocalAccount",
+        "tfp": policy,
+        "ver": "1.0",
+    });
+    if let Some(map) = claims.as_object_mut() {
+        if !scopes.is_empty() {
+            map.insert("scp".into(), json!(scopes.join(" ")));
+            map.insert("azp".into(), json!(crate::test_tenant::defaults::PUBLIC_CLIENT_ID));
+        }
+    }
+    match claims {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 fn new_refresh_token(state: &State, username: Option<&str>, client_id: &str, policy: &str, scope: &str) -> String {
@@ -332,7 +367,7 @@ fn client_credentials(state: &State, request: &TokenRequest<'_>, client_id: &str
     Reply::json(
         200,
         &json!({
-            "access_token": state.key.sign(&claims),
+            "access_token": state.keys.sign(&claims),
             "token_type": "Bearer",
             "not_before": epoch(now),
             "expires_in": lifetime,

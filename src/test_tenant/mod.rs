@@ -355,7 +355,7 @@ pub struct FakeTenant {
 
 pub(crate) struct State {
     config: FakeTenantBuilder,
-    key: keys::SigningKey,
+    keys: keys::KeyRing,
     base_url: Url,
     /// The private CA's certificate, with TLS.
     ca_pem: Option<String>,
@@ -368,6 +368,9 @@ struct Mutable {
     requests: Vec<RecordedRequest>,
     token_requests: HashMap<&'static str, usize>,
     refresh_grants: HashMap<String, grants::RefreshGrant>,
+    metadata_requests: usize,
+    jwks_requests: usize,
+    key_endpoints_down: bool,
 }
 
 impl State {
@@ -458,7 +461,89 @@ impl FakeTenant {
     /// The JSON Web Key Set that verifies this tenant's tokens.
     #[must_use]
     pub fn jwks(&self) -> serde_json::Value {
-        self.state.key.jwks()
+        self.state.keys.jwks()
+    }
+
+    /// Starts signing with a new key, as Azure does at a key rollover: the JWKS lists it
+    /// beside the previous ones (the last three), so tokens signed before stay verifiable.
+    /// Returns the new key's `kid`.
+    ///
+    /// # Errors
+    /// If the key cannot be generated.
+    pub fn rotate_signing_key(&self) -> std::io::Result<String> {
+        self.state.keys.rotate()
+    }
+
+    /// The `kid` of the key tokens are signed with now.
+    #[must_use]
+    pub fn signing_key_id(&self) -> String {
+        self.state.keys.current_kid()
+    }
+
+    /// The claims of an access token for the tenant's API ([`defaults::API_CLIENT_ID`]) that
+    /// the default user would get from `policy` for the delegated `scopes` (names such as
+    /// `"read"`; none gives a token without `scp`, as B2C issues when only the client ID was
+    /// asked for). Change any claim, then [`FakeTenant::mint`] it: that is how to test what
+    /// an API does with a wrong audience, issuer or policy, an expired token, or no scope.
+    ///
+    /// ```
+    /// use b2c_token::test_tenant::{defaults, FakeTenant};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let tenant = FakeTenant::start().await?;
+    /// let mut claims = tenant.access_token_claims(defaults::SIGNIN_POLICY, &["read"]);
+    /// claims.insert("aud".into(), "someone-else".into());
+    /// let token = tenant.mint(&claims);
+    /// assert_eq!(token.split('.').count(), 3);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn access_token_claims(&self, policy: &str, scopes: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+        grants::access_token_claims(&self.state, policy, scopes)
+    }
+
+    /// Signs `claims` as the tenant signs its tokens (RS256, the current key's `kid`).
+    #[must_use]
+    pub fn mint(&self, claims: &serde_json::Map<String, serde_json::Value>) -> String {
+        self.state.keys.sign(&serde_json::Value::Object(claims.clone()))
+    }
+
+    /// Signs `claims` under exactly this JWS `header` with the current key's RS256 signature,
+    /// whatever the header claims (`"alg": "none"`, no `kid`, a `kid` nobody published...).
+    #[must_use]
+    pub fn mint_with_header(
+        &self,
+        header: &serde_json::Value,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> String {
+        self.state
+            .keys
+            .sign_raw(header, &serde_json::Value::Object(claims.clone()))
+    }
+
+    /// The current signing key's public key, DER (PKCS#1), the bytes an `alg`-confusion
+    /// attack uses as an HMAC secret.
+    #[must_use]
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.state.keys.public_key_der()
+    }
+
+    /// How many OpenID metadata documents were requested (any policy).
+    #[must_use]
+    pub fn metadata_requests(&self) -> usize {
+        self.state.lock().metadata_requests
+    }
+
+    /// How many JWKS documents were requested (any policy).
+    #[must_use]
+    pub fn jwks_requests(&self) -> usize {
+        self.state.lock().jwks_requests
+    }
+
+    /// While `true`, metadata and JWKS requests answer 503 (they are still counted).
+    pub fn set_key_endpoints_down(&self, down: bool) {
+        self.state.lock().key_endpoints_down = down;
     }
 
     /// The `iss` claim of this tenant's tokens.
@@ -527,6 +612,8 @@ impl FakeTenant {
         let mut state = self.state.lock();
         state.requests.clear();
         state.token_requests.clear();
+        state.metadata_requests = 0;
+        state.jwks_requests = 0;
     }
 }
 

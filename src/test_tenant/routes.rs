@@ -131,7 +131,7 @@ pub(super) fn metadata(state: &State, policy: &str) -> Reply {
 }
 
 pub(super) fn keys(state: &State) -> Reply {
-    Reply::json(200, &state.key.jwks())
+    Reply::json(200, &state.keys.jwks())
 }
 
 pub(super) fn epoch(time: SystemTime) -> u64 {

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use super::grants::{self, TokenRequest};
-use super::keys::SigningKey;
+use super::keys::KeyRing;
 use super::routes::{self, Reply, Route};
 use super::{FakeTenant, FakeTenantBuilder, Fault, RecordedRequest, State};
 use crate::client::grant::GrantKind;
@@ -36,7 +36,7 @@ pub(super) async fn start(config: FakeTenantBuilder) -> io::Result<FakeTenant> {
     let (acceptor, ca_pem) = tls.map_or((None, None), |(acceptor, pem)| (Some(acceptor), Some(pem)));
     let state = Arc::new(State {
         config,
-        key: SigningKey::generate()?,
+        keys: KeyRing::generate()?,
         base_url,
         ca_pem,
         mutable: Default::default(),
@@ -151,8 +151,30 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
             404,
             "The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.",
         ),
-        Some(Route::Metadata { policy }) => routes::metadata(&state, &policy),
-        Some(Route::Keys { .. }) => routes::keys(&state),
+        Some(Route::Metadata { policy }) => {
+            let down = {
+                let mut guard = state.lock();
+                guard.metadata_requests += 1;
+                guard.key_endpoints_down
+            };
+            if down {
+                Reply::html(503, "Service unavailable.")
+            } else {
+                routes::metadata(&state, &policy)
+            }
+        }
+        Some(Route::Keys { .. }) => {
+            let down = {
+                let mut guard = state.lock();
+                guard.jwks_requests += 1;
+                guard.key_endpoints_down
+            };
+            if down {
+                Reply::html(503, "Service unavailable.")
+            } else {
+                routes::keys(&state)
+            }
+        }
         Some(Route::Token { policy }) => {
             if method != "POST" {
                 return Ok(respond(Reply::html(405, "The token endpoint accepts POST only.")));
