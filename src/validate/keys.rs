@@ -71,7 +71,11 @@ pub(super) struct Fetcher {
 }
 
 struct Attempts {
+    /// The last fetch of any kind: a caller that waited while it ran uses its result.
     last: Option<Instant>,
+    /// The last fetch caused by an unknown `kid` while keys were held: the cooldown runs
+    /// from here, so the first rollover after start-up is seen at once.
+    last_for_unknown_key: Option<Instant>,
     last_error: Option<Error>,
 }
 
@@ -101,6 +105,7 @@ impl KeySource {
             published: ArcSwap::from_pointee(Published::default()),
             attempts: tokio::sync::Mutex::new(Attempts {
                 last: None,
+                last_for_unknown_key: None,
                 last_error: None,
             }),
         }
@@ -126,13 +131,16 @@ impl KeySource {
             {
                 return self.outcome(&attempts, have_keys);
             }
-            let wait = if have_keys {
-                fetcher.cooldown
+            let (since, wait) = if have_keys {
+                (attempts.last_for_unknown_key, fetcher.cooldown)
             } else {
-                fetcher.retry_after_failure
+                (attempts.last, fetcher.retry_after_failure)
             };
-            if attempts.last.is_some_and(|last| last.elapsed() < wait) {
+            if since.is_some_and(|last| last.elapsed() < wait) {
                 return self.outcome(&attempts, have_keys);
+            }
+            if have_keys {
+                attempts.last_for_unknown_key = Some(Instant::now());
             }
         }
         attempts.last = Some(Instant::now());

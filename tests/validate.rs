@@ -1,0 +1,512 @@
+//! The API side attacked: every reason a token is refused, forged `kid`s and `alg`s, key
+//! rotation under traffic, a key endpoint that goes down, and the layer in a real axum app
+//! over loopback HTTP with RFC 6750's answers checked byte for byte.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use b2c_token::test_tenant::{defaults, FakeTenant};
+use b2c_token::{Claims, Error, InvalidToken, ValidateLayer, Validator};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+fn validator(tenant: &FakeTenant) -> b2c_token::ValidatorBuilder {
+    Validator::builder(
+        &tenant.authority(defaults::SIGNIN_POLICY).expect("authority"),
+        defaults::API_CLIENT_ID,
+    )
+}
+
+fn claims(tenant: &FakeTenant) -> Map<String, Value> {
+    tenant.access_token_claims(defaults::SIGNIN_POLICY, &["read"])
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+}
+
+fn reason(result: Result<Claims, Error>) -> InvalidToken {
+    match result {
+        Err(Error::InvalidToken(reason)) => reason,
+        other => panic!("expected a refused token, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_good_token_gives_typed_claims() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).require_scope("read").build().expect("validator");
+    let mut c = claims(&tenant);
+    c.insert("extension_tier".into(), json!("gold"));
+    let token = tenant.mint(&c);
+    let claims = v.validate(&token).await.expect("valid");
+    assert_eq!(claims.policy(), Some(defaults::SIGNIN_POLICY));
+    assert_eq!(claims.scopes(), ["read".to_owned()]);
+    assert_eq!(claims.audience(), defaults::API_CLIENT_ID);
+    assert_eq!(claims.issuer(), tenant.issuer());
+    assert_eq!(claims.emails(), [defaults::USERNAME.to_owned()]);
+    assert!(claims.subject().is_some() && claims.subject() == claims.object_id());
+    assert_eq!(claims.get("extension_tier"), Some(&json!("gold")));
+    assert!(claims.expires_at() > SystemTime::now());
+    // Debug shows no raw claims (a policy may put anything there).
+    assert!(!format!("{claims:?}").contains("gold"));
+}
+
+#[tokio::test]
+async fn real_tokens_from_both_grants_validate() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    // Client credentials: B2C puts the granted app roles in `scp`.
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .expect("client")
+        .build()
+        .expect("client");
+    let scopes = b2c_token::Scopes::new([tenant.api_default_scope()]).expect("scopes");
+    let token = daemon
+        .acquire_token_by_client_credentials(&scopes)
+        .await
+        .expect("token");
+    let access = token.access_token().expect("access token").expose_secret().to_owned();
+    let claims = v.validate(&access).await.expect("valid");
+    assert!(claims.has_scope(defaults::API_APP_ROLE));
+    v.check_scopes(&claims, &[defaults::API_APP_ROLE])
+        .expect("role granted in scp");
+}
+
+#[tokio::test]
+async fn every_refusal_reason_is_reported_and_the_token_never_quoted() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant)
+        .leeway(Duration::from_secs(5))
+        .app_id_uri(tenant.api_scope("").trim_end_matches('/'))
+        .require_scope("read")
+        .build()
+        .expect("validator");
+    let edit = |name: &str, value: Value| {
+        let mut c = claims(&tenant);
+        c.insert(name.into(), value);
+        tenant.mint(&c)
+    };
+    let without = |name: &str| {
+        let mut c = claims(&tenant);
+        c.remove(name);
+        tenant.mint(&c)
+    };
+    type Case<'a> = (&'a str, String, fn(&InvalidToken) -> bool);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "wrong audience",
+            edit("aud", json!("44444444-4444-4444-8444-444444444444")),
+            |r| matches!(r, InvalidToken::Audience),
+        ),
+        (
+            "wrong issuer",
+            edit("iss", json!("https://evil.example/4ea0f7bf/v2.0/")),
+            |r| matches!(r, InvalidToken::Issuer(_)),
+        ),
+        ("policy not accepted", edit("tfp", json!(defaults::ROPC_POLICY)), |r| {
+            matches!(r, InvalidToken::Policy(Some(_)))
+        }),
+        ("no policy", without("tfp"), |r| matches!(r, InvalidToken::Policy(None))),
+        ("expired", edit("exp", json!(now() - 10)), |r| {
+            matches!(r, InvalidToken::Expired)
+        }),
+        ("not yet valid", edit("nbf", json!(now() + 60)), |r| {
+            matches!(r, InvalidToken::NotYetValid)
+        }),
+        ("no exp", without("exp"), |r| {
+            matches!(r, InvalidToken::MissingClaim("exp"))
+        }),
+        ("exp as text", edit("exp", json!("tomorrow")), |r| {
+            matches!(r, InvalidToken::MissingClaim("exp"))
+        }),
+        ("no iss", without("iss"), |r| {
+            matches!(r, InvalidToken::MissingClaim("iss"))
+        }),
+        ("no aud", without("aud"), |r| {
+            matches!(r, InvalidToken::MissingClaim("aud"))
+        }),
+        ("no scp", without("scp"), |r| {
+            matches!(r, InvalidToken::InsufficientScope { none_granted: true, .. })
+        }),
+        ("other scope", edit("scp", json!("write")), |r| {
+            matches!(
+                r,
+                InvalidToken::InsufficientScope {
+                    none_granted: false,
+                    ..
+                }
+            )
+        }),
+    ];
+    for (what, token, expected) in cases {
+        let result = v.validate(&token).await;
+        let text = format!(
+            "{result:?} {}",
+            result.as_ref().map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+        );
+        assert!(
+            !text.contains(&token[token.len() - 40..]),
+            "{what}: the token leaked: {text}"
+        );
+        let r = reason(result);
+        assert!(expected(&r), "{what}: {r:?}");
+    }
+    // The missing-scope message names the full scope to request.
+    let r = v.validate(&without("scp")).await.expect_err("no scope");
+    assert_eq!(
+        r.to_string(),
+        format!(
+            "bearer token refused: token grants no scope (no `scp`): the client asked only for `openid` or its own client ID; request the API scope `{}`",
+            tenant.api_scope("read")
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_leeway_is_explicit_both_ways() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant)
+        .leeway(Duration::from_secs(30))
+        .build()
+        .expect("validator");
+    let mut c = claims(&tenant);
+    c.insert("exp".into(), json!(now() - 10));
+    c.insert("nbf".into(), json!(now() + 10));
+    v.validate(&tenant.mint(&c)).await.expect("within the leeway");
+    c.insert("exp".into(), json!(now() - 40));
+    assert!(matches!(
+        reason(v.validate(&tenant.mint(&c)).await),
+        InvalidToken::Expired
+    ));
+}
+
+#[tokio::test]
+async fn forged_headers_are_refused_before_any_key_is_fetched() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    let c = claims(&tenant);
+    let body = URL_SAFE_NO_PAD.encode(Value::Object(c.clone()).to_string());
+
+    // alg confusion: HS256 with the tenant's public key as the HMAC secret.
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            kid: Some(tenant.signing_key_id()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &c,
+        &jsonwebtoken::EncodingKey::from_secret(&tenant.public_key_der()),
+    )
+    .expect("hs256");
+    assert!(matches!(reason(v.validate(&hs256).await), InvalidToken::Algorithm(a) if a == "HS256"));
+
+    let none = format!("{}.{body}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"x"}"#));
+    assert!(matches!(reason(v.validate(&none).await), InvalidToken::Algorithm(_)));
+
+    let no_kid = tenant.mint_with_header(&json!({"alg": "RS256", "typ": "JWT"}), &c);
+    assert!(matches!(reason(v.validate(&no_kid).await), InvalidToken::MissingKeyId));
+
+    // A key in the header itself is never used.
+    let embedded = tenant.mint_with_header(
+        &json!({"alg": "RS256", "kid": "attacker", "jwk": {"kty": "RSA", "n": "AQAB", "e": "AQAB"}}),
+        &c,
+    );
+    let oversized = format!("{}.{}.c2ln", "a".repeat(10), "b".repeat(17 * 1024));
+    assert!(matches!(
+        reason(v.validate(&oversized).await),
+        InvalidToken::TooLarge { .. }
+    ));
+    for junk in ["", "abc", "a.b.c", "....", "eyJ.eyJ.eyJ", &"é".repeat(100)] {
+        assert!(
+            matches!(reason(v.validate(junk).await), InvalidToken::Malformed(_)),
+            "{junk}"
+        );
+    }
+    assert_eq!(
+        tenant.metadata_requests() + tenant.jwks_requests(),
+        0,
+        "nothing fetched for junk"
+    );
+
+    assert!(matches!(
+        reason(v.validate(&embedded).await),
+        InvalidToken::UnknownKeyId
+    ));
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_refused_even_after_the_original_was_remembered() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    let token = tenant.mint(&claims(&tenant));
+    v.validate(&token).await.expect("valid");
+    let mut c = claims(&tenant);
+    c.insert("oid".into(), json!("someone-else"));
+    let other_body = URL_SAFE_NO_PAD.encode(Value::Object(c).to_string());
+    let parts: Vec<&str> = token.split('.').collect();
+    // Same header, same signature (so the same slot in the memory), other claims.
+    let forged = format!("{}.{other_body}.{}", parts[0], parts[2]);
+    assert!(matches!(reason(v.validate(&forged).await), InvalidToken::BadSignature));
+    v.validate(&token).await.expect("the original still passes");
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).leeway(Duration::ZERO).build().expect("validator");
+    let mut c = claims(&tenant);
+    let exp = now() + 2;
+    c.insert("exp".into(), json!(exp));
+    let token = tenant.mint(&c);
+    v.validate(&token).await.expect("valid now");
+    v.validate(&token).await.expect("remembered");
+    while now() < exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(matches!(reason(v.validate(&token).await), InvalidToken::Expired));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_random_kids_cost_at_most_one_fetch_per_cooldown() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    v.fetch_keys().await.expect("keys");
+    assert_eq!((tenant.metadata_requests(), tenant.jwks_requests()), (1, 1));
+    let c = Arc::new(claims(&tenant));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let forged = tenant.mint_with_header(&json!({"alg": "RS256", "kid": format!("forged-{i}")}), &c);
+        let v = v.clone();
+        tasks.spawn(async move { v.validate(&forged).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert!(matches!(reason(result.expect("task")), InvalidToken::UnknownKeyId));
+    }
+    assert_eq!(tenant.jwks_requests(), 2, "one refresh for all of them");
+    // Later forgeries within the cooldown fetch nothing.
+    let forged = tenant.mint_with_header(&json!({"alg": "RS256", "kid": "late"}), &c);
+    assert!(matches!(reason(v.validate(&forged).await), InvalidToken::UnknownKeyId));
+    assert_eq!(tenant.jwks_requests(), 2);
+    // Forgeries naming a policy the API does not accept fetch nothing at all.
+    let mut other = (*c).clone();
+    other.insert("tfp".into(), json!("B2C_1_unknown"));
+    let forged = tenant.mint_with_header(&json!({"alg": "RS256", "kid": "x"}), &other);
+    assert!(matches!(reason(v.validate(&forged).await), InvalidToken::Policy(_)));
+    assert_eq!(tenant.jwks_requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_under_traffic_refuses_nothing_and_fetches_once() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    let old = tenant.mint(&claims(&tenant));
+    v.validate(&old).await.expect("valid");
+    assert_eq!(tenant.jwks_requests(), 1);
+    tenant.rotate_signing_key().expect("rotate");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        // Fresh tokens (other `iat`s would do; distinct `oid`s keep them distinct).
+        let mut c = claims(&tenant);
+        c.insert("oid".into(), json!(format!("user-{i}")));
+        let new = tenant.mint(&c);
+        let (v, old) = (v.clone(), old.clone());
+        tasks.spawn(async move {
+            v.validate(&new).await.expect("new key accepted");
+            v.validate(&old).await.expect("old key still published");
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("no 401 during rotation");
+    }
+    assert_eq!(tenant.jwks_requests(), 2, "exactly one fetch for the rollover");
+}
+
+#[tokio::test]
+async fn last_good_keys_keep_working_while_the_key_endpoint_is_down() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant)
+        .unknown_key_cooldown(Duration::ZERO)
+        .build()
+        .expect("validator");
+    v.fetch_keys().await.expect("keys");
+    tenant.set_key_endpoints_down(true);
+    // An unknown kid forces a refresh, which fails: the old keys stay.
+    let c = claims(&tenant);
+    let forged = tenant.mint_with_header(&json!({"alg": "RS256", "kid": "unknown"}), &c);
+    assert!(matches!(reason(v.validate(&forged).await), InvalidToken::UnknownKeyId));
+    assert!(
+        tenant.jwks_requests() + tenant.metadata_requests() > 2,
+        "a refresh was tried"
+    );
+    let mut c = claims(&tenant);
+    c.insert("oid".into(), json!("fresh"));
+    v.validate(&tenant.mint(&c)).await.expect("last good keys verify");
+
+    // A validator that never got keys reports the outage, not a bad token.
+    let cold = validator(&tenant).build().expect("validator");
+    let error = cold.validate(&tenant.mint(&c)).await.expect_err("no keys");
+    assert!(!matches!(error, Error::InvalidToken(_)), "{error:?}");
+    // ...and does not hammer the tenant: the next callers within 10 s are answered from memory.
+    let before = tenant.metadata_requests();
+    for _ in 0..50 {
+        assert!(cold.validate(&tenant.mint(&c)).await.is_err());
+    }
+    assert_eq!(tenant.metadata_requests(), before);
+}
+
+#[tokio::test]
+async fn every_authority_form_reaches_the_same_keys() {
+    use b2c_token::PolicyForm;
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let token = tenant.mint(&claims(&tenant));
+    for form in [PolicyForm::Path, PolicyForm::Query, PolicyForm::Tfp] {
+        for by_id in [false, true] {
+            let mut builder = tenant.authority_builder(defaults::SIGNIN_POLICY).policy_form(form);
+            if by_id {
+                builder = builder.tenant_id(tenant.tenant_id());
+            }
+            let authority = builder.build().expect("authority");
+            let v = Validator::builder(&authority, defaults::API_CLIENT_ID)
+                .build()
+                .expect("validator");
+            v.validate(&token)
+                .await
+                .unwrap_or_else(|e| panic!("{form:?} by_id={by_id}: {e}"));
+        }
+    }
+}
+
+// The layer in a real axum app over loopback HTTP.
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+fn app(validator: Validator) -> axum::Router {
+    use axum::routing::get;
+    let me = get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() });
+    let admin = get(|claims: Claims| async move { format!("admin {}", claims.name().unwrap_or_default()) });
+    axum::Router::new()
+        .route("/me", me.layer(ValidateLayer::new(validator.clone())))
+        .route(
+            "/admin",
+            admin.layer(ValidateLayer::new(validator).require_scope("admin")),
+        )
+        .route(
+            "/open",
+            get(|claims: Option<Claims>| async move { format!("{}", claims.is_some()) }),
+        )
+}
+
+#[tokio::test]
+async fn the_layer_answers_as_rfc_6750_says() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant).build().expect("validator");
+    let base = serve(app(v)).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send()
+    };
+    let challenge = |r: &reqwest::Response| {
+        r.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    };
+
+    let good = tenant.mint(&claims(&tenant));
+    let response = get("/me", Some(&good)).await.expect("response");
+    assert_eq!(response.status(), 200);
+    assert!(challenge(&response).is_none());
+    let subject = response.text().await.expect("body");
+    assert!(!subject.is_empty());
+
+    let response = get("/me", None).await.expect("response");
+    assert_eq!(response.status(), 401);
+    assert_eq!(challenge(&response).as_deref(), Some("Bearer"));
+
+    let mut expired = claims(&tenant);
+    expired.insert("exp".into(), json!(now() - 600));
+    let response = get("/me", Some(&tenant.mint(&expired))).await.expect("response");
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenge(&response).as_deref(),
+        Some("Bearer error=\"invalid_token\", error_description=\"token has expired: get a new one\"")
+    );
+    assert_eq!(response.text().await.expect("body"), "", "no body, no token echoed");
+
+    let response = get("/admin", Some(&good)).await.expect("response");
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenge(&response).as_deref(),
+        Some("Bearer error=\"insufficient_scope\", error_description=\"token lacks a required scope: request `admin`\", scope=\"admin\"")
+    );
+
+    let mut admin = claims(&tenant);
+    admin.insert("scp".into(), json!("read admin"));
+    let response = get("/admin", Some(&tenant.mint(&admin))).await.expect("response");
+    assert_eq!(response.status(), 200);
+
+    // Other schemes, two Authorization headers, a lower-case scheme.
+    let response = http
+        .get(format!("{base}/me"))
+        .header("authorization", format!("Basic {good}"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 401);
+    let response = http
+        .get(format!("{base}/me"))
+        .header("authorization", format!("Bearer {good}"))
+        .header("authorization", "Bearer other")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 401);
+    let response = http
+        .get(format!("{base}/me"))
+        .header("authorization", format!("bearer {good}"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+
+    // A route with no layer: the optional extractor sees nobody.
+    let response = get("/open", Some(&good)).await.expect("response");
+    assert_eq!(response.text().await.expect("body"), "false");
+}
+
+#[tokio::test]
+async fn the_layer_answers_503_when_no_key_can_be_fetched() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    tenant.set_key_endpoints_down(true);
+    let base = serve(app(validator(&tenant).build().expect("validator"))).await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .bearer_auth(tenant.mint(&claims(&tenant)))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "10");
+    assert!(response.headers().get("www-authenticate").is_none());
+}
+
+#[test]
+fn handles_are_cheap_and_thread_safe() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<Validator>();
+    send_sync::<Claims>();
+    send_sync::<ValidateLayer>();
+    assert_eq!(std::mem::size_of::<Validator>(), std::mem::size_of::<usize>());
+    assert_eq!(std::mem::size_of::<Claims>(), std::mem::size_of::<usize>());
+}
