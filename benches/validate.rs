@@ -47,7 +47,10 @@ fn bare_verify(key: &ParsedPublicKey, token: &str) {
 }
 
 fn validating(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let tenant = runtime.block_on(FakeTenant::start()).unwrap();
     let authority = tenant.authority(defaults::SIGNIN_POLICY).unwrap();
     // Nothing remembered: every validation is the full path.
@@ -126,12 +129,18 @@ async fn serve(app: axum::Router) -> String {
 
 fn through_axum(c: &mut Criterion) {
     use axum::routing::get;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (base, token) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
-        let validator = Validator::builder(&tenant.authority(defaults::SIGNIN_POLICY).unwrap(), defaults::API_CLIENT_ID)
-            .build()
-            .unwrap();
+        let validator = Validator::builder(
+            &tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
+            defaults::API_CLIENT_ID,
+        )
+        .build()
+        .unwrap();
         validator.fetch_keys().await.unwrap();
         let app = axum::Router::new()
             .route("/open", get(|| async { "ok" }))

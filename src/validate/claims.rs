@@ -17,99 +17,86 @@ use serde_json::{Map, Value};
 pub struct Claims(Arc<Inner>);
 
 struct Inner {
-    subject: Option<String>,
-    object_id: Option<String>,
-    name: Option<String>,
-    emails: Vec<String>,
-    policy: Option<String>,
-    scopes: Vec<String>,
-    roles: Vec<String>,
-    issuer: String,
     audience: String,
     expires_at: u64,
     raw: Map<String, Value>,
 }
 
 impl Claims {
-    pub(super) fn new(raw: Map<String, Value>, issuer: String, audience: String, expires_at: u64) -> Self {
-        let text = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_owned);
-        let strings = |name: &str| match raw.get(name) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            Some(Value::String(one)) => vec![one.clone()],
-            _ => Vec::new(),
-        };
-        let scopes = text("scp")
-            .map(|scp| scp.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
+    /// Typed reads go to the map when asked: validating builds nothing it may not need.
+    pub(super) fn new(raw: Map<String, Value>, audience: String, expires_at: u64) -> Self {
         Self(Arc::new(Inner {
-            subject: text("sub"),
-            object_id: text("oid"),
-            name: text("name"),
-            emails: strings("emails"),
-            policy: policy_of(&raw).map(str::to_owned),
-            scopes,
-            roles: strings("roles"),
-            issuer,
             audience,
             expires_at,
             raw,
         }))
     }
 
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0.raw.get(name).and_then(Value::as_str)
+    }
+
+    /// A claim that is a string or an array of strings.
+    fn strings(&self, name: &str) -> impl Iterator<Item = &str> {
+        let (one, many) = match self.0.raw.get(name) {
+            Some(Value::String(one)) => (Some(one.as_str()), None),
+            Some(Value::Array(items)) => (None, Some(items.iter().filter_map(Value::as_str))),
+            _ => (None, None),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
     /// `sub`: the user's object ID for user tokens (B2C's default subject), the client ID
     /// for client-credentials tokens.
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.0.subject.as_deref()
+        self.text("sub")
     }
 
     /// `oid`: the object ID of the user or service principal.
     #[must_use]
     pub fn object_id(&self) -> Option<&str> {
-        self.0.object_id.as_deref()
+        self.text("oid")
     }
 
     /// `name`: the display name, when the policy returns it.
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
+        self.text("name")
     }
 
     /// `emails`, when the policy returns them.
-    #[must_use]
-    pub fn emails(&self) -> &[String] {
-        &self.0.emails
+    pub fn emails(&self) -> impl Iterator<Item = &str> {
+        self.strings("emails")
     }
 
     /// The policy that issued the token (`tfp`, or `acr` for older tenants).
     #[must_use]
     pub fn policy(&self) -> Option<&str> {
-        self.0.policy.as_deref()
+        policy_of(&self.0.raw)
     }
 
     /// The scopes granted (`scp`, space-separated). For client-credentials tokens B2C puts
     /// the granted app roles here.
-    #[must_use]
-    pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.text("scp").unwrap_or_default().split_whitespace()
     }
 
     /// The app roles granted (`roles`).
-    #[must_use]
-    pub fn roles(&self) -> &[String] {
-        &self.0.roles
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.strings("roles")
     }
 
     /// Whether the token grants `scope`, in `scp` or as a role.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().chain(&self.0.roles).any(|s| s == scope)
+        self.scopes().chain(self.roles()).any(|s| s == scope)
     }
 
     /// `iss`.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        &self.0.issuer
+        self.text("iss").unwrap_or_default()
     }
 
     /// The audience that matched one of the API's client IDs.
@@ -147,12 +134,12 @@ pub(super) fn policy_of(claims: &Map<String, Value>) -> Option<&str> {
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Claims")
-            .field("subject", &self.0.subject)
-            .field("object_id", &self.0.object_id)
-            .field("policy", &self.0.policy)
-            .field("scopes", &self.0.scopes)
-            .field("roles", &self.0.roles)
-            .field("issuer", &self.0.issuer)
+            .field("subject", &self.subject())
+            .field("object_id", &self.object_id())
+            .field("policy", &self.policy())
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
+            .field("roles", &self.roles().collect::<Vec<_>>())
+            .field("issuer", &self.issuer())
             .field("audience", &self.0.audience)
             .field("expires_at", &self.0.expires_at)
             .finish_non_exhaustive()

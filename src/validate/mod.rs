@@ -175,7 +175,7 @@ impl Validator {
         }
         Err(Error::InvalidToken(InvalidToken::InsufficientScope {
             required: required.iter().map(|s| s.as_ref().to_owned()).collect(),
-            none_granted: claims.scopes().is_empty() && claims.roles().is_empty(),
+            none_granted: claims.scopes().next().is_none() && claims.roles().next().is_none(),
             app_id_uri: self.0.app_id_uri.clone(),
         }))
     }
@@ -210,13 +210,12 @@ impl Validator {
     fn check_claims(&self, source: &KeySource, raw: Map<String, Value>) -> Result<(Claims, u64)> {
         let inner = &*self.0;
         let invalid = |reason| Error::InvalidToken(reason);
-        let iss = match raw.get("iss") {
-            Some(Value::String(iss)) => iss.clone(),
-            _ => return Err(invalid(InvalidToken::MissingClaim("iss"))),
+        let Some(Value::String(iss)) = raw.get("iss") else {
+            return Err(invalid(InvalidToken::MissingClaim("iss")));
         };
         let policy = claims::policy_of(&raw);
-        if !(source.published().accepts_issuer(&iss, policy) || inner.extra_issuers.contains(&iss)) {
-            return Err(invalid(InvalidToken::Issuer(iss)));
+        if !(source.published().accepts_issuer(iss, policy) || inner.extra_issuers.contains(iss)) {
+            return Err(invalid(InvalidToken::Issuer(iss.clone())));
         }
         let audience = match raw.get("aud") {
             Some(Value::String(aud)) => inner.audiences.iter().find(|a| *a == aud),
@@ -240,7 +239,7 @@ impl Validator {
                 return Err(invalid(InvalidToken::NotYetValid));
             }
         }
-        Ok((Claims::new(raw, iss, audience, exp), valid_until_ms))
+        Ok((Claims::new(raw, audience, exp), valid_until_ms))
     }
 
     /// Refreshes every policy's keys on the schedule, for as long as the validator lives,
