@@ -510,3 +510,45 @@ fn handles_are_cheap_and_thread_safe() {
     assert_eq!(std::mem::size_of::<Validator>(), std::mem::size_of::<usize>());
     assert_eq!(std::mem::size_of::<Claims>(), std::mem::size_of::<usize>());
 }
+
+#[tokio::test]
+async fn the_layer_guards_a_tonic_server() {
+    use tonic::transport::{Channel, Server};
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::health_server::HealthServer;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::server::{HealthReporter, HealthService};
+
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = HealthServer::new(HealthService::from_health_reporter(HealthReporter::new()));
+    tokio::spawn(
+        Server::builder()
+            .layer(ValidateLayer::new(validator(&tenant).build().expect("validator")))
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let request = || HealthCheckRequest { service: String::new() };
+
+    let status = HealthClient::new(channel.clone())
+        .check(request())
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+
+    let token = tenant.mint(&claims(&tenant));
+    let mut request_with_token = tonic::Request::new(request());
+    request_with_token
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("metadata"));
+    HealthClient::new(channel)
+        .check(request_with_token)
+        .await
+        .expect("a valid token passes");
+}
