@@ -17,6 +17,7 @@ pub fn response(bytes: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
         let _ = crate::error::b2c_code::B2cCode::parse(text);
+        let _ = crate::error::aadsts::AadstsCode::parse(text);
         let _ = crate::token::jwt_exp(text);
         let _ =
             crate::client::retry::parse_retry_after(text, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));

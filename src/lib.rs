@@ -99,6 +99,7 @@ pub use cache::{RedisStore, RedisStoreBuilder};
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};
+pub use error::aadsts::AadstsCode;
 pub use error::b2c_code::{B2cCode, RetryAdvice};
 #[cfg(feature = "validate")]
 pub use error::InvalidToken;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+pub(crate) mod aadsts;
 pub(crate) mod b2c_code;
 #[cfg(feature = "validate")]
 mod invalid_token;
@@ -198,7 +199,11 @@ impl Error {
             Self::Transport { certificate: true, .. } => RetryAdvice::Never,
             Self::Transport { .. } => RetryAdvice::Transient,
             Self::Throttled { .. } => RetryAdvice::Throttled,
-            Self::Rejected(rejection) => match rejection.b2c_code().map(B2cCode::retry_advice) {
+            Self::Rejected(rejection) => match rejection
+                .b2c_code()
+                .map(B2cCode::retry_advice)
+                .or_else(|| rejection.aadsts_code().and_then(aadsts::AadstsCode::retry_advice))
+            {
                 // A busy code sent with 429 is throttling whatever the code says.
                 Some(RetryAdvice::Transient) if rejection.status() == 429 => RetryAdvice::Throttled,
                 Some(advice) => advice,
@@ -279,6 +284,35 @@ mod tests {
         assert_eq!(r.message(), "The provided grant has expired.");
         assert_eq!(r.correlation_id(), Some("1cb64b4c-9b6e-4c1f-8bb6-6f8fbc0a3c2e"));
         assert_eq!(r.timestamp(), Some("2017-12-28 06:37:33Z"));
+    }
+
+    #[test]
+    fn parses_entra_descriptions_with_their_code_and_fix() {
+        // As Entra sends it for a wrong secret (error_codes [7000215]).
+        let r = Rejection::from_oauth_error(
+            401,
+            "invalid_client".into(),
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '22222222-2222-4222-8222-222222222222'.\r\nTrace ID: 0a1b2c3d-0000-4000-8000-000000000001\r\nCorrelation ID: 5e6f7a8b-0000-4000-8000-000000000002\r\nTimestamp: 2026-11-30 10:11:12Z",
+        );
+        assert_eq!(r.aadsts_code().map(aadsts::AadstsCode::number), Some(7000215));
+        assert_eq!(r.b2c_code(), None);
+        assert!(
+            r.message().starts_with("Invalid client secret provided."),
+            "{}",
+            r.message()
+        );
+        assert!(!r.message().contains("Trace ID"));
+        assert_eq!(r.correlation_id(), Some("5e6f7a8b-0000-4000-8000-000000000002"));
+        assert_eq!(r.timestamp(), Some("2026-11-30 10:11:12Z"));
+        let text = Error::Rejected(Box::new(r)).to_string();
+        assert!(text.contains("AADSTS7000215") && text.contains("Secret ID"), "{text}");
+        let mfa = Error::Rejected(Box::new(Rejection::from_oauth_error(
+            400,
+            "invalid_grant".into(),
+            "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'.",
+        )));
+        assert!(mfa.to_string().contains("ROPC"), "{mfa}");
+        assert_eq!(mfa.retry_advice(), RetryAdvice::Never);
     }
 
     #[test]

@@ -4,18 +4,21 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::aadsts::AadstsCode;
 use super::b2c_code::B2cCode;
 
 /// An OAuth error response from the token endpoint, with B2C's details parsed out.
 ///
 /// B2C writes `error_description` as
-/// `AADB2Cnnnnn: <message>\r\nCorrelation ID: <guid>\r\nTimestamp: <time>\r\n`;
+/// `AADB2Cnnnnn: <message>\r\nCorrelation ID: <guid>\r\nTimestamp: <time>\r\n`, Entra as
+/// `AADSTSnnnnn: <message>\r\nTrace ID: <guid>\r\nCorrelation ID: <guid>\r\nTimestamp: <time>`;
 /// each piece is available on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub(crate) status: u16,
     pub(crate) error: String,
     pub(crate) code: Option<B2cCode>,
+    pub(crate) aadsts: Option<AadstsCode>,
     pub(crate) message: String,
     pub(crate) correlation_id: Option<String>,
     pub(crate) timestamp: Option<String>,
@@ -28,14 +31,17 @@ impl Rejection {
     /// Parses an error body's `error` and `error_description`.
     pub(crate) fn from_oauth_error(status: u16, error: String, description: &str) -> Self {
         let code = B2cCode::parse(description);
+        let aadsts = AadstsCode::parse(description);
         let mut message = String::new();
         let mut correlation_id = None;
         let mut timestamp = None;
         // Libraries sometimes render B2C's "\r\n" separators as spaces; split on both the
         // line breaks and the field labels so either shape parses.
         let mut text = description.trim();
-        if let Some(code) = code {
-            let prefix = format!("{code}:");
+        let prefix = code
+            .map(|c| format!("{c}:"))
+            .or_else(|| aadsts.map(|c| format!("{c}:")));
+        if let Some(prefix) = prefix {
             text = text.strip_prefix(prefix.as_str()).unwrap_or(text).trim_start();
         }
         if let Some((before, after)) = split_label(text, "Timestamp:") {
@@ -46,11 +52,15 @@ impl Rejection {
             correlation_id = Some(after.trim().to_owned()).filter(|t| !t.is_empty());
             text = before;
         }
+        if let Some((before, _trace_id)) = split_label(text, "Trace ID:") {
+            text = before;
+        }
         message.push_str(text.trim());
         Self {
             status,
             error,
             code,
+            aadsts,
             message,
             correlation_id,
             timestamp,
@@ -85,6 +95,13 @@ impl Rejection {
         self.code
     }
 
+    /// The parsed `AADSTSnnnnn` code (Entra ID, Entra External ID), if the description
+    /// started with one.
+    #[must_use]
+    pub fn aadsts_code(&self) -> Option<AadstsCode> {
+        self.aadsts
+    }
+
     /// The server's message, without the code, correlation ID and timestamp.
     #[must_use]
     pub fn message(&self) -> &str {
@@ -116,6 +133,9 @@ impl Rejection {
         if let Some(code) = self.code {
             return code.hint();
         }
+        if let Some(hint) = self.aadsts.and_then(AadstsCode::hint) {
+            return hint;
+        }
         match self.error.as_str() {
             "invalid_client" => "check the client ID and secret, and how the client authenticates (form body or Basic)",
             "invalid_grant" => "the grant (password or refresh token) is invalid or expired: sign in again",
@@ -137,6 +157,8 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "token request rejected with HTTP {} `{}`", self.status, self.error)?;
         if let Some(code) = self.code {
+            write!(f, " {code}")?;
+        } else if let Some(code) = self.aadsts {
             write!(f, " {code}")?;
         }
         if !self.message.is_empty() {
