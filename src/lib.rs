@@ -89,13 +89,16 @@ pub mod fuzzing;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
 pub mod test_tenant;
 
-pub use authority::{Authority, AuthorityBuilder, Cloud, Policy, PolicyForm};
+pub use authority::{Authority, AuthorityBuilder, AuthorityKind, Cloud, EntraAuthorityBuilder, Policy, PolicyForm};
 pub use cache::{
     CacheKey, CacheStats, FileEntry, FileStore, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace,
     StoreResult, StoredToken, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
 };
 #[cfg(feature = "redis")]
 pub use cache::{RedisStore, RedisStoreBuilder};
+pub use client::credential::{
+    AssertionFuture, AssertionRequest, ClientAssertion, ClientCertificate, FederatedTokenFile,
+};
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;
 pub use client::{Client, ClientAuthentication, ClientBuilder};

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use url::Url;
 
-use super::{require_secure, Authority};
+use super::{require_secure, Authority, AuthorityKind};
 use crate::error::{Error, Result};
 
 /// Which national cloud hosts the tenant.
@@ -19,27 +19,41 @@ pub enum Cloud {
     /// The global cloud: `{tenant}.b2clogin.com` and `{tenant}.onmicrosoft.com`.
     #[default]
     Global,
-    /// Azure China (21Vianet): `{tenant}.b2clogin.cn` and `{tenant}.partner.onmschina.cn`.
+    /// Azure China (21Vianet): `{tenant}.b2clogin.cn` and `{tenant}.partner.onmschina.cn`;
+    /// Entra ID at `login.chinacloudapi.cn`.
     China,
+    /// Azure US Government: Entra ID at `login.microsoftonline.us` (B2C is not offered there).
+    UsGovernment,
 }
 
 impl Cloud {
-    const fn login_domain(self) -> &'static str {
+    const fn login_domain(self) -> Option<&'static str> {
         match self {
-            Self::Global => "b2clogin.com",
-            Self::China => "b2clogin.cn",
+            Self::Global => Some("b2clogin.com"),
+            Self::China => Some("b2clogin.cn"),
+            Self::UsGovernment => None,
         }
     }
 
-    const fn tenant_domain(self) -> &'static str {
+    pub(super) const fn tenant_domain(self) -> &'static str {
         match self {
             Self::Global => "onmicrosoft.com",
             Self::China => "partner.onmschina.cn",
+            Self::UsGovernment => "onmicrosoft.us",
+        }
+    }
+
+    /// Entra ID's sign-in host in this cloud.
+    pub(super) const fn entra_host(self) -> &'static str {
+        match self {
+            Self::Global => "login.microsoftonline.com",
+            Self::China => "login.chinacloudapi.cn",
+            Self::UsGovernment => "login.microsoftonline.us",
         }
     }
 }
 
-/// `global` (or `public`) and `china` (or `cn`), case-insensitively: the one parser behind
+/// `global` (or `public`), `china` (or `cn`) and `usgovernment`, case-insensitively: the one parser behind
 /// `B2C_CLOUD` and the command's `--cloud`.
 ///
 /// ```
@@ -55,8 +69,9 @@ impl std::str::FromStr for Cloud {
         match value.trim().to_ascii_lowercase().as_str() {
             "global" | "public" => Ok(Self::Global),
             "china" | "cn" => Ok(Self::China),
+            "usgovernment" | "us-government" | "usgov" => Ok(Self::UsGovernment),
             other => Err(Error::config(format!(
-                "cloud {other:?} is not known: use global or china"
+                "cloud {other:?} is not known: use global, china or usgovernment"
             ))),
         }
     }
@@ -265,7 +280,10 @@ impl AuthorityBuilder {
                         "a tenant GUID alone does not name the b2clogin host: give the tenant name too (Authority::builder(\"contoso\", ..).tenant_id(guid)) or a custom domain",
                     )
                 })?;
-                let host = format!("https://{name}.{}/", cloud.login_domain());
+                let domain = cloud.login_domain().ok_or_else(|| {
+                    Error::config("Azure AD B2C is not offered in the US Government cloud: use Cloud::Global or Cloud::China, or a custom domain")
+                })?;
+                let host = format!("https://{name}.{domain}/");
                 Url::parse(&host)
                     .map_err(|e| Error::config(format!("tenant {name:?} does not make a valid host: {e}")))?
             }
@@ -299,6 +317,8 @@ impl AuthorityBuilder {
             token_endpoint: endpoint(&["oauth2", "v2.0", "token"])?,
             metadata_endpoint: Some(endpoint(&["v2.0", ".well-known", "openid-configuration"])?),
             policy: Some(policy),
+            kind: AuthorityKind::B2c,
+            discovered: None,
         })
     }
 }
@@ -347,7 +367,7 @@ impl Tenant {
     }
 }
 
-fn parse_guid(input: &str) -> Result<String> {
+pub(super) fn parse_guid(input: &str) -> Result<String> {
     let input = input.trim();
     // Only the hyphenated 36-character form B2C prints: other uuid spellings are accepted by
     // the uuid crate but would be a surprising way to write a tenant ID.
@@ -365,7 +385,7 @@ fn parse_guid(input: &str) -> Result<String> {
         })
 }
 
-fn parse_custom_domain(domain: &str) -> Result<Url> {
+pub(super) fn parse_custom_domain(domain: &str) -> Result<Url> {
     let domain = domain.trim();
     let with_scheme = if domain.contains("://") {
         domain.to_owned()

@@ -6,12 +6,15 @@
 //! so that nothing the caller passes can change the URL's shape.
 
 mod b2c;
+mod discovery;
+mod entra;
 
 use std::net::IpAddr;
 
 use url::Url;
 
 pub use self::b2c::{AuthorityBuilder, Cloud, Policy, PolicyForm};
+pub use self::entra::EntraAuthorityBuilder;
 use crate::error::{Error, Result};
 
 /// Where tokens come from: a token endpoint URL, and for B2C the policy and the OpenID
@@ -43,6 +46,27 @@ pub struct Authority {
     pub(super) token_endpoint: Url,
     pub(super) metadata_endpoint: Option<Url>,
     pub(super) policy: Option<Policy>,
+    pub(super) kind: AuthorityKind,
+    /// What a discovery document said beyond the token endpoint.
+    pub(super) discovered: Option<discovery::Discovered>,
+}
+
+/// Which identity service an [`Authority`] belongs to: it decides which grants and client
+/// credentials can work there (the grant matrix, docs/migrating-to-external-id.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthorityKind {
+    /// Azure AD B2C: ROPC (public client), client credentials with a **secret only**, refresh.
+    B2c,
+    /// Microsoft Entra External ID (`*.ciamlogin.com`): client credentials with a secret,
+    /// certificate or federated credential; **no ROPC** (native authentication replaces it).
+    ExternalId,
+    /// Microsoft Entra ID (`login.microsoftonline.com` and the sovereign clouds): ROPC
+    /// (confidential clients send their credential), client credentials with a secret,
+    /// certificate or federated credential.
+    Entra,
+    /// Any other OAuth2 server: every grant is tried as configured.
+    Other,
 }
 
 impl Authority {
@@ -91,11 +115,31 @@ impl Authority {
             .find(|(name, _)| name == "p")
             .map(|(_, value)| Policy::new(&value))
             .transpose()?;
+        let kind = kind_of(&token_endpoint, policy.is_some());
         Ok(Self {
             token_endpoint,
             metadata_endpoint: None,
             policy,
+            kind,
+            discovered: None,
         })
+    }
+
+    /// Which identity service this is, from how it was built (or, for a bare URL, its host).
+    ///
+    /// ```
+    /// use b2c_token::{Authority, AuthorityKind};
+    /// assert_eq!(Authority::b2c("contoso", "B2C_1_ropc")?.kind(), AuthorityKind::B2c);
+    /// assert_eq!(Authority::external_id("contoso")?.kind(), AuthorityKind::ExternalId);
+    /// assert_eq!(
+    ///     Authority::from_token_url("https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token")?.kind(),
+    ///     AuthorityKind::Entra
+    /// );
+    /// # Ok::<(), b2c_token::Error>(())
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> AuthorityKind {
+        self.kind
     }
 
     /// The URL token requests are POSTed to.
@@ -132,20 +176,37 @@ impl Authority {
     /// then.
     #[must_use]
     pub fn is_b2c(&self) -> bool {
-        let host = self.host().to_ascii_lowercase();
-        self.policy.is_some()
-            || host.ends_with(".b2clogin.com")
-            || host.ends_with(".b2clogin.cn")
-            || self
-                .token_endpoint
-                .path_segments()
-                .is_some_and(|mut segments| segments.any(|s| s.to_ascii_lowercase().starts_with("b2c_1")))
+        self.kind == AuthorityKind::B2c
     }
 
     /// The token endpoint's host, for logs.
     #[must_use]
     pub fn host(&self) -> &str {
         self.token_endpoint.host_str().unwrap_or_default()
+    }
+}
+
+/// The kind a bare token URL belongs to: B2C by policy or host, Entra by its hosts.
+fn kind_of(url: &Url, has_policy: bool) -> AuthorityKind {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let b2c_segment = url
+        .path_segments()
+        .is_some_and(|mut segments| segments.any(|s| s.to_ascii_lowercase().starts_with("b2c_1")));
+    if has_policy || host.ends_with(".b2clogin.com") || host.ends_with(".b2clogin.cn") || b2c_segment {
+        AuthorityKind::B2c
+    } else if host.ends_with(".ciamlogin.com") {
+        AuthorityKind::ExternalId
+    } else if [
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+    ]
+    .contains(&host.as_str())
+    {
+        AuthorityKind::Entra
+    } else {
+        AuthorityKind::Other
     }
 }
 

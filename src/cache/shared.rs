@@ -32,13 +32,12 @@ pub(super) struct Shared {
 
 impl Shared {
     /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
-    /// secret for client credentials. The secret itself stays where it already is.
+    /// secret (or the certificate's thumbprint, the assertion source's id) for client credentials. The secret itself stays where it already is.
     pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
         match grant {
-            SourceGrant::ClientCredentials => self.namespace.fingerprint(
-                "client_credentials",
-                client.client_secret().map(|secret| secret.expose_secret()),
-            ),
+            SourceGrant::ClientCredentials => self
+                .namespace
+                .fingerprint("client_credentials", client.credential_proof()),
             SourceGrant::Password { password, .. } => {
                 self.namespace.fingerprint("password", Some(password.expose_secret()))
             }

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use url::{form_urlencoded, Url};
 
+use super::credential::ClientAssertion;
 use super::transport::FormRequest;
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
@@ -31,6 +32,8 @@ pub(crate) struct FormSettings<'a> {
     pub(crate) url: &'a Url,
     pub(crate) client_id: &'a str,
     pub(crate) client_secret: Option<&'a ClientSecret>,
+    /// A certificate or federated credential instead of a secret.
+    pub(crate) assertion: Option<&'a dyn ClientAssertion>,
     pub(crate) client_authentication: ClientAuthentication,
     pub(crate) send_response_type: bool,
     /// Send the secret with ROPC and its refresh tokens (`ClientBuilder::confidential_password_grant`).
@@ -130,13 +133,14 @@ impl Grant<'_> {
             ClientSecretUse::Never if settings.confidential_password_grant => ClientSecretUse::Required,
             other => other,
         };
-        let secret = match (secret_use, settings.client_secret) {
-            (ClientSecretUse::Never, _) => None,
-            (_, Some(secret)) => Some(secret),
-            (ClientSecretUse::IfConfigured, None) => None,
-            (ClientSecretUse::Required, None) => {
+        let (secret, assertion) = match (secret_use, settings.client_secret, settings.assertion) {
+            (ClientSecretUse::Never, ..) => (None, None),
+            (_, Some(secret), _) => (Some(secret), None),
+            (_, None, Some(assertion)) => (None, Some(assertion)),
+            (ClientSecretUse::IfConfigured, None, None) => (None, None),
+            (ClientSecretUse::Required, None, None) => {
                 return Err(Error::config(
-                    "this grant needs a client secret (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID)",
+                    "this grant needs a client credential (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID), client_certificate or client_assertion",
                 ))
             }
         };
@@ -168,6 +172,8 @@ impl Grant<'_> {
             basic_auth,
             requested_scopes: scopes.clone(),
             secrets,
+            assertion,
+            client_id: settings.client_id,
         })
     }
 

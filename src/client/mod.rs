@@ -4,17 +4,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod credential;
 pub(crate) mod grant;
 mod lockout;
 pub(crate) mod retry;
 pub(crate) mod transport;
 
+use self::credential::{ClientAssertion, ClientCertificate};
 pub use self::grant::ClientAuthentication;
 use self::grant::{FormSettings, Grant};
 use self::lockout::{Flight, RejectedCredentials, MAX_PASSWORD_ATTEMPTS};
 use self::retry::{send_with_retries, RetryPolicy};
 use self::transport::{Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
-use crate::authority::Authority;
+use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
 use crate::secret::{ClientSecret, Password, RefreshToken};
@@ -49,6 +51,7 @@ struct ClientInner {
     cache_identity: Arc<str>,
     client_id: String,
     client_secret: Option<ClientSecret>,
+    assertion: Option<Arc<dyn ClientAssertion>>,
     client_authentication: ClientAuthentication,
     send_response_type: bool,
     confidential_password_grant: bool,
@@ -65,6 +68,7 @@ impl Client {
             authority,
             client_id: client_id.to_owned(),
             client_secret: None,
+            assertion: None,
             client_authentication: ClientAuthentication::FormBody,
             send_response_type: false,
             refresh_resource: None,
@@ -94,14 +98,21 @@ impl Client {
         &self.inner.cache_identity
     }
 
-    pub(crate) fn client_secret(&self) -> Option<&ClientSecret> {
-        self.inner.client_secret.as_ref()
+    /// What proves the client's identity, for binding cached tokens to it: the secret's
+    /// value, or the assertion source's (non-secret) id.
+    pub(crate) fn credential_proof(&self) -> Option<&str> {
+        let inner = &*self.inner;
+        inner
+            .client_secret
+            .as_ref()
+            .map(ClientSecret::expose_secret)
+            .or_else(|| inner.assertion.as_deref().map(ClientAssertion::id))
     }
 
-    /// Whether a client secret is configured.
+    /// Whether a client credential (secret, certificate or assertion) is configured.
     #[must_use]
     pub fn is_confidential(&self) -> bool {
-        self.inner.client_secret.is_some()
+        self.inner.client_secret.is_some() || self.inner.assertion.is_some()
     }
 
     /// Resource-owner password credentials (ROPC): a local account's username and password.
@@ -124,6 +135,11 @@ impl Client {
     ) -> Result<Token> {
         if username.trim().is_empty() {
             return Err(Error::config("the username is empty"));
+        }
+        if self.inner.authority.kind() == AuthorityKind::ExternalId {
+            return Err(Error::config(
+                "Microsoft Entra External ID does not support the resource owner password (ROPC) grant: use client credentials for daemons and services, and native authentication for apps that sign users in (docs/migrating-to-external-id.md)",
+            ));
         }
         self.request(Grant::Password { username, password }, scopes).await
     }
@@ -176,9 +192,12 @@ impl Client {
                 url: inner.authority.token_endpoint(),
                 client_id: &inner.client_id,
                 client_secret: inner.client_secret.as_ref(),
+                assertion: inner.assertion.as_deref(),
                 client_authentication: inner.client_authentication,
                 send_response_type: inner.send_response_type,
-                confidential_password_grant: inner.confidential_password_grant,
+                // Entra ID requires a confidential client's credential with ROPC.
+                confidential_password_grant: inner.confidential_password_grant
+                    || (inner.authority.kind() == AuthorityKind::Entra && self.is_confidential()),
                 b2c: inner.authority.is_b2c(),
             },
             scopes,
@@ -236,6 +255,7 @@ impl fmt::Debug for Client {
             .field("token_endpoint", &inner.authority.token_endpoint().as_str())
             .field("client_id", &inner.client_id)
             .field("client_secret", &inner.client_secret)
+            .field("assertion", &inner.assertion)
             .field("client_authentication", &inner.client_authentication)
             .finish_non_exhaustive()
     }
@@ -247,6 +267,7 @@ pub struct ClientBuilder {
     authority: Authority,
     client_id: String,
     client_secret: Option<ClientSecret>,
+    assertion: Option<Arc<dyn ClientAssertion>>,
     client_authentication: ClientAuthentication,
     send_response_type: bool,
     refresh_resource: Option<String>,
@@ -266,6 +287,20 @@ impl ClientBuilder {
     /// The client secret, for client credentials (and refreshing confidential grants).
     pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
         self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// A certificate credential (`private_key_jwt`): a client assertion signed with the
+    /// certificate's key, minted for every attempt. Entra ID and External ID only: B2C
+    /// supports client secrets alone, and [`ClientBuilder::build`] says so.
+    pub fn client_certificate(self, certificate: ClientCertificate) -> Self {
+        self.client_assertion(certificate)
+    }
+
+    /// Any source of client assertions: a [`crate::FederatedTokenFile`] (workload identity),
+    /// or your own [`ClientAssertion`]. Asked once per token request attempt.
+    pub fn client_assertion(mut self, assertion: impl ClientAssertion + 'static) -> Self {
+        self.assertion = Some(Arc::new(assertion));
         self
     }
 
@@ -369,6 +404,16 @@ impl ClientBuilder {
         {
             return Err(Error::config("the client secret is empty"));
         }
+        if self.client_secret.is_some() && self.assertion.is_some() {
+            return Err(Error::config(
+                "configure one client credential: a secret, or a certificate/assertion, not both",
+            ));
+        }
+        if self.assertion.is_some() && self.authority.kind() == AuthorityKind::B2c {
+            return Err(Error::config(
+                "Azure AD B2C supports only client secrets for client credentials: certificates and client assertions are not supported (its client-assertion errors AADB2C90016/90017/90039 are deprecated, and B2C answers AADB2C99027 for a policy without a ClientAssertionType); use client_secret, or Entra External ID / Entra ID for certificates",
+            ));
+        }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be longer than zero"));
         }
@@ -407,6 +452,7 @@ impl ClientBuilder {
                 authority: self.authority,
                 client_id,
                 client_secret: self.client_secret,
+                assertion: self.assertion,
                 client_authentication: self.client_authentication,
                 send_response_type: self.send_response_type,
                 confidential_password_grant: self.confidential_password_grant,
@@ -428,6 +474,7 @@ impl fmt::Debug for ClientBuilder {
             .field("token_endpoint", &self.authority.token_endpoint().as_str())
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
+            .field("assertion", &self.assertion)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use url::Url;
 
+use super::credential::{AssertionRequest, ClientAssertion, JWT_BEARER};
 use crate::error::server_text::Scrubber;
 use crate::error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 use crate::scope::Scopes;
@@ -38,6 +39,9 @@ pub(crate) struct FormRequest<'a> {
     pub(crate) requested_scopes: Scopes,
     /// Secret values sent in this request: scrubbed from any text the server echoes back.
     pub(crate) secrets: Vec<&'a str>,
+    /// A client assertion source: a fresh assertion is appended to the form on every attempt.
+    pub(crate) assertion: Option<&'a dyn ClientAssertion>,
+    pub(crate) client_id: &'a str,
 }
 
 impl Transport {
@@ -86,13 +90,37 @@ impl Transport {
             headers.insert(header::AUTHORIZATION, basic);
         }
 
+        // Minted per attempt: a retry never resends an assertion (nor its `jti`).
+        let assertion = match request.assertion {
+            Some(source) => Some(
+                source
+                    .assertion(AssertionRequest {
+                        client_id: request.client_id,
+                        token_endpoint: request.url,
+                    })
+                    .await?,
+            ),
+            None => None,
+        };
+        let body = match &assertion {
+            Some(assertion) => {
+                use secrecy::ExposeSecret as _;
+                let mut body = request.body.clone();
+                url::form_urlencoded::Serializer::for_suffix(&mut body, request.body.len())
+                    .append_pair("client_assertion_type", JWT_BEARER)
+                    .append_pair("client_assertion", assertion.expose_secret());
+                body
+            }
+            None => request.body.clone(),
+        };
+
         let sent = SentAt::now();
         let response = self
             .http
             .post(request.url.clone())
             .headers(headers)
             .timeout(self.timeout)
-            .body(request.body.clone())
+            .body(body)
             .send()
             .await
             .map_err(transport_error)?;
@@ -101,8 +129,13 @@ impl Transport {
         let scrubber = std::sync::OnceLock::new();
         let scrubber = || {
             scrubber.get_or_init(|| {
+                use secrecy::ExposeSecret as _;
                 Scrubber::new(
-                    request.secrets.iter().copied(),
+                    request
+                        .secrets
+                        .iter()
+                        .copied()
+                        .chain(assertion.as_ref().map(|a| a.expose_secret())),
                     request
                         .basic_auth
                         .as_ref()
@@ -169,12 +202,10 @@ impl Transport {
 
 /// Keys and metadata documents are a few kilobytes; a JWKS with hundreds of keys is not
 /// one a tenant publishes.
-#[cfg(feature = "validate")]
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// GETs a JSON document (OpenID metadata, a JWKS) with the same rules as token requests:
 /// no redirects followed (the caller's client is built that way), a timeout, a body cap.
-#[cfg(feature = "validate")]
 pub(crate) async fn get_json(
     http: &reqwest::Client,
     url: &Url,

@@ -1,0 +1,132 @@
+//! [`ClientCertificate`]: client assertions signed with a certificate's private key, as
+//! Microsoft documents them (`x5t#S256` header; `aud` = token endpoint, `iss` = `sub` =
+//! client ID, a fresh `jti`, `nbf`, `exp`).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest::{digest, SHA256};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeyPair;
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{AssertionFuture, AssertionRequest, ClientAssertion};
+use crate::error::{Error, Result};
+
+/// How long a minted assertion is valid: Entra asks for a short lifetime.
+const LIFETIME_SECS: u64 = 600;
+
+/// A certificate credential: signs a client assertion (RS256) for every token request attempt.
+///
+/// Supported by Entra ID and Entra External ID; **not by Azure AD B2C** (a client built with
+/// it on a B2C authority is refused at `build()`).
+///
+/// ```no_run
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use b2c_token::{Authority, Client, ClientCertificate};
+///
+/// let certificate = ClientCertificate::from_pem(
+///     &std::fs::read("/etc/daemon/cert.pem")?,
+///     &std::fs::read("/etc/daemon/key.pem")?,
+/// )?;
+/// let client = Client::builder(Authority::entra("contoso.onmicrosoft.com")?, "<client id>")
+///     .client_certificate(certificate)
+///     .build()?;
+/// # let _ = client; Ok(()) }
+/// ```
+pub struct ClientCertificate {
+    key_pair: KeyPair,
+    /// `base64url(SHA-256(certificate DER))`: the `x5t#S256` header and the credential's id.
+    thumbprint: String,
+    rng: SystemRandom,
+}
+
+impl ClientCertificate {
+    /// From a PEM certificate (the first `CERTIFICATE` block is used; a chain may follow) and
+    /// a PEM RSA private key (`PRIVATE KEY` PKCS#8 or `RSA PRIVATE KEY` PKCS#1). Both may be
+    /// the same file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no certificate, no RSA key, or they do not parse.
+    pub fn from_pem(certificate_pem: &[u8], private_key_pem: &[u8]) -> Result<Self> {
+        let certificate = CertificateDer::pem_slice_iter(certificate_pem)
+            .next()
+            .and_then(std::result::Result::ok)
+            .ok_or_else(|| Error::config("no PEM certificate (-----BEGIN CERTIFICATE-----) in the certificate file"))?;
+        let key = PrivateKeyDer::from_pem_slice(private_key_pem).map_err(|_| {
+            Error::config("no PEM private key (-----BEGIN PRIVATE KEY----- or RSA PRIVATE KEY) in the key file")
+        })?;
+        let key_pair = match &key {
+            PrivateKeyDer::Pkcs8(der) => KeyPair::from_pkcs8(der.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(der) => KeyPair::from_der(der.secret_pkcs1_der()),
+            _ => {
+                return Err(Error::config(
+                    "the private key is not RSA: Entra accepts RS256 client assertions, so use an RSA key (2048 bits or more)",
+                ))
+            }
+        }
+        .map_err(|e| Error::config(format!("the private key is not a usable RSA key: {e}")))?;
+        let thumbprint = URL_SAFE_NO_PAD.encode(digest(&SHA256, certificate.as_ref()));
+        Ok(Self {
+            key_pair,
+            thumbprint,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// The certificate's SHA-256 thumbprint, base64url (the `x5t#S256` header value).
+    #[must_use]
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// Mints one assertion; every call gets a new `jti`.
+    fn mint(&self, request: AssertionRequest<'_>) -> Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let header = json!({ "alg": "RS256", "typ": "JWT", "x5t#S256": self.thumbprint });
+        let claims = json!({
+            "aud": request.token_endpoint.as_str(),
+            "iss": request.client_id,
+            "sub": request.client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "nbf": now,
+            "iat": now,
+            "exp": now + LIFETIME_SECS,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut signature = vec![0; self.key_pair.public_modulus_len()];
+        self.key_pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut signature)
+            .map_err(|_| Error::config("signing the client assertion failed"))?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+impl ClientAssertion for ClientCertificate {
+    fn id(&self) -> &str {
+        &self.thumbprint
+    }
+
+    fn assertion<'a>(&'a self, request: AssertionRequest<'a>) -> AssertionFuture<'a> {
+        let minted = self.mint(request).map(SecretString::from);
+        Box::pin(async move { minted })
+    }
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("thumbprint", &self.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
