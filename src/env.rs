@@ -12,8 +12,22 @@
 //! | `B2C_POLICY_FORM` | `path` (default), `query` (`?p=`) or `tfp` |
 //! | `B2C_CLIENT_ID` | application (client) ID |
 //! | `B2C_CLIENT_SECRET` | client secret (confidential clients only) |
+//! | `B2C_AUTHORITY` | `b2c` (default), `external-id` or `entra`: which service `B2C_TENANT` is in |
+//!
+//! Azure's own variables, as `azure_identity` and Kubernetes workload identity set them,
+//! fill in what the `B2C_*` ones leave out:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `AZURE_TENANT_ID` | the tenant (alone, it means an Entra ID authority) |
+//! | `AZURE_CLIENT_ID` | application (client) ID |
+//! | `AZURE_CLIENT_SECRET` | client secret |
+//! | `AZURE_AUTHORITY_HOST` | Entra's sign-in host, e.g. `https://login.microsoftonline.us/` |
+//! | `AZURE_FEDERATED_TOKEN_FILE` | workload identity: a client assertion file ([`crate::FederatedTokenFile`]) |
+//! | `AZURE_CLIENT_CERTIFICATE_PATH` | a PEM file with the certificate and its RSA key ([`crate::ClientCertificate`]) |
 
-use crate::authority::Authority;
+use crate::authority::{Authority, AuthorityKind};
+use crate::client::credential::{ClientCertificate, FederatedTokenFile};
 use crate::client::{Client, ClientBuilder};
 use crate::error::{Error, Result};
 
@@ -49,6 +63,39 @@ impl Authority {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         if let Some(url) = get("B2C_TOKEN_URL") {
             return Self::from_token_url(&url);
+        }
+        let kind = match get("B2C_AUTHORITY").map(|k| k.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("b2c") if get("B2C_TENANT").is_none() && get("AZURE_TENANT_ID").is_some() => {
+                AuthorityKind::Entra
+            }
+            None | Some("b2c") => AuthorityKind::B2c,
+            Some("external-id" | "externalid" | "ciam") => AuthorityKind::ExternalId,
+            Some("entra" | "entra-id" | "aad") => AuthorityKind::Entra,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "B2C_AUTHORITY {other:?} is not known: use b2c, external-id or entra"
+                )))
+            }
+        };
+        if kind != AuthorityKind::B2c {
+            let tenant = get("B2C_TENANT").or_else(|| get("AZURE_TENANT_ID")).ok_or_else(|| {
+                Error::config("set B2C_TENANT (or AZURE_TENANT_ID) to the tenant's name, domain or GUID")
+            })?;
+            let mut builder = if kind == AuthorityKind::ExternalId {
+                Self::external_id_builder(&tenant)
+            } else {
+                Self::entra_builder(&tenant)
+            };
+            if let Some(id) = get("B2C_TENANT_ID") {
+                builder = builder.tenant_id(&id);
+            }
+            if let Some(base) = get("B2C_DOMAIN").or_else(|| get("AZURE_AUTHORITY_HOST")) {
+                builder = builder.base_url(&base);
+            }
+            if let Some(cloud) = get("B2C_CLOUD") {
+                builder = builder.cloud(cloud.parse()?);
+            }
+            return builder.build();
         }
         let tenant =
             get("B2C_TENANT").ok_or_else(|| Error::config("set B2C_TENANT and B2C_POLICY, or B2C_TOKEN_URL"))?;
@@ -86,13 +133,20 @@ impl ClientBuilder {
     /// # Errors
     /// As [`ClientBuilder::from_env`].
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let authority = Authority::from_vars(&var)?;
-        let client_id = var("B2C_CLIENT_ID")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| Error::config("set B2C_CLIENT_ID to the application (client) ID"))?;
+        let client_id = get("B2C_CLIENT_ID")
+            .or_else(|| get("AZURE_CLIENT_ID"))
+            .ok_or_else(|| Error::config("set B2C_CLIENT_ID (or AZURE_CLIENT_ID) to the application (client) ID"))?;
         let mut builder = Client::builder(authority, &client_id);
-        if let Some(secret) = var("B2C_CLIENT_SECRET").filter(|v| !v.is_empty()) {
+        if let Some(secret) = get("B2C_CLIENT_SECRET").or_else(|| get("AZURE_CLIENT_SECRET")) {
             builder = builder.client_secret(secret);
+        } else if let Some(path) = get("AZURE_CLIENT_CERTIFICATE_PATH") {
+            let pem = std::fs::read(&path)
+                .map_err(|e| Error::config(format!("AZURE_CLIENT_CERTIFICATE_PATH {path:?} cannot be read: {e}")))?;
+            builder = builder.client_certificate(ClientCertificate::from_pem(&pem, &pem)?);
+        } else if let Some(path) = get("AZURE_FEDERATED_TOKEN_FILE") {
+            builder = builder.client_assertion(FederatedTokenFile::new(path));
         }
         Ok(builder)
     }
@@ -136,6 +190,40 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(url.token_endpoint().as_str(), "https://idp.example.com/token");
+    }
+
+    #[test]
+    fn azure_variables_describe_entra_and_external_id() {
+        let entra = Authority::from_vars(vars(&[
+            ("AZURE_TENANT_ID", "11111111-2222-4333-8444-555555555555"),
+            ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/"),
+        ]))
+        .unwrap();
+        assert_eq!(entra.kind(), AuthorityKind::Entra);
+        assert_eq!(
+            entra.token_endpoint().as_str(),
+            "https://login.microsoftonline.us/11111111-2222-4333-8444-555555555555/oauth2/v2.0/token"
+        );
+        let ciam = Authority::from_vars(vars(&[("B2C_AUTHORITY", "external-id"), ("B2C_TENANT", "contoso")])).unwrap();
+        assert_eq!(
+            ciam.token_endpoint().as_str(),
+            "https://contoso.ciamlogin.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        let federated = ClientBuilder::from_vars(vars(&[
+            ("AZURE_TENANT_ID", "contoso.com"),
+            ("AZURE_CLIENT_ID", "id"),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "/var/run/secrets/azure/tokens/azure-identity-token",
+            ),
+        ]))
+        .unwrap()
+        .build()
+        .unwrap();
+        assert!(federated.is_confidential());
+        assert_eq!(federated.authority().kind(), AuthorityKind::Entra);
+        let err = Authority::from_vars(vars(&[("B2C_AUTHORITY", "okta"), ("B2C_TENANT", "x")])).unwrap_err();
+        assert!(err.to_string().contains("okta"), "{err}");
     }
 
     #[test]
