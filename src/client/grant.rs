@@ -140,7 +140,7 @@ impl Grant<'_> {
             (ClientSecretUse::IfConfigured, None, None) => (None, None),
             (ClientSecretUse::Required, None, None) => {
                 return Err(Error::config(
-                    "this grant needs a client credential (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID), client_certificate or client_assertion",
+                    "this grant needs a client secret or certificate (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID), client_certificate or client_assertion",
                 ))
             }
         };

@@ -106,7 +106,7 @@ impl Transport {
             Some(assertion) => {
                 use secrecy::ExposeSecret as _;
                 let mut body = request.body.clone();
-                url::form_urlencoded::Serializer::for_suffix(&mut body, request.body.len())
+                url::form_urlencoded::Serializer::for_suffix(&mut body, 0)
                     .append_pair("client_assertion_type", JWT_BEARER)
                     .append_pair("client_assertion", assertion.expose_secret());
                 body

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::{PolicyKind, State, User};
+use crate::authority::AuthorityKind;
 
 use super::routes::{app_id_uri, epoch, find_policy, issuer, Reply};
 
@@ -26,12 +27,14 @@ pub(super) struct RefreshGrant {
 /// The inputs of one token request.
 pub(super) struct TokenRequest<'a> {
     pub(super) policy: &'a str,
+    /// The URL posted to (a client assertion's `aud` must be it).
+    pub(super) endpoint: &'a str,
     pub(super) form: &'a [(String, String)],
     pub(super) basic_auth: bool,
 }
 
 impl TokenRequest<'_> {
-    fn field(&self, name: &str) -> Option<&str> {
+    pub(super) fn field(&self, name: &str) -> Option<&str> {
         self.form
             .iter()
             .find(|(n, _)| n == name)
@@ -42,6 +45,9 @@ impl TokenRequest<'_> {
 
 /// The token endpoint.
 pub(super) fn token(state: &State, request: &TokenRequest<'_>) -> Reply {
+    if state.config.kind != AuthorityKind::B2c {
+        return super::entra::token(state, request, request.endpoint);
+    }
     if request.basic_auth {
         // Observed B2C behaviour for client_secret_basic (b2c-protocol §3).
         return b2c_error(
@@ -461,7 +467,7 @@ fn b2c_error(error: &str, code: u32, message: &str) -> Reply {
 }
 
 /// `yyyy-MM-dd HH:mm:ssZ`, from epoch seconds (civil-from-days, proleptic Gregorian).
-fn b2c_timestamp(time: SystemTime) -> String {
+pub(super) fn b2c_timestamp(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let z = days as i64 + 719_468;

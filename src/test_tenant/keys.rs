@@ -114,6 +114,17 @@ impl KeyRing {
         json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
     }
 
+    /// Whether any key in the ring signed `message` (RS256).
+    pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+        let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.iter().any(|key| {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.key_pair.public_key().as_ref())
+                .verify(message, signature)
+                .is_ok()
+        })
+    }
+
     /// The newest key's public key as DER (PKCS#1 `RSAPublicKey`), for forging `alg`
     /// confusion tokens in tests.
     pub(super) fn public_key_der(&self) -> Vec<u8> {

@@ -23,6 +23,7 @@
 //! Errors carry B2C's codes (AADB2C90225, 90081, 90084, 90080, 90129, 90088, ...), an
 //! unknown policy is a non-JSON 404, and [`FakeTenant::inject`] queues faults.
 
+mod entra;
 mod grants;
 mod keys;
 mod routes;
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::authority::{Authority, AuthorityBuilder};
+use crate::authority::{Authority, AuthorityBuilder, AuthorityKind};
 use crate::client::grant::GrantKind;
 use crate::client::{Client, ClientBuilder};
 
@@ -153,7 +154,7 @@ impl RecordedRequest {
 
 impl fmt::Debug for RecordedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const SECRET_FIELDS: [&str; 3] = ["password", "client_secret", "refresh_token"];
+        const SECRET_FIELDS: [&str; 4] = ["password", "client_secret", "refresh_token", "client_assertion"];
         let form: Vec<(&str, &str)> = self
             .form
             .iter()
@@ -199,6 +200,25 @@ struct ConfidentialApp {
     roles: Vec<String>,
 }
 
+/// A confidential client that proves itself with a certificate (client assertions).
+#[derive(Debug, Clone)]
+struct CertificateApp {
+    client_id: String,
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    /// `base64url(SHA-256(DER))`, the `x5t#S256` its assertions must carry.
+    thumbprint: String,
+    roles: Vec<String>,
+}
+
+/// A confidential client trusted through a federated credential (workload identity).
+#[derive(Debug, Clone)]
+struct FederatedApp {
+    client_id: String,
+    issuer: String,
+    subject: String,
+    roles: Vec<String>,
+}
+
 #[derive(Clone)]
 struct User {
     username: String,
@@ -239,6 +259,10 @@ pub struct FakeTenantBuilder {
     refresh_token_lifetime: Duration,
     old_refresh_tokens_stay_valid: bool,
     tls: bool,
+    kind: AuthorityKind,
+    certificate_clients: Vec<CertificateApp>,
+    federated_clients: Vec<FederatedApp>,
+    mfa_users: Vec<String>,
 }
 
 impl Default for FakeTenantBuilder {
@@ -263,6 +287,10 @@ impl Default for FakeTenantBuilder {
             refresh_token_lifetime: Duration::from_secs(14 * 24 * 3600),
             old_refresh_tokens_stay_valid: false,
             tls: false,
+            kind: AuthorityKind::B2c,
+            certificate_clients: Vec::new(),
+            federated_clients: Vec::new(),
+            mfa_users: Vec::new(),
         }
         .user(USERNAME, PASSWORD)
     }
@@ -338,6 +366,67 @@ impl FakeTenantBuilder {
         self
     }
 
+    /// Which service to be: B2C (default), or [`AuthorityKind::ExternalId`] /
+    /// [`AuthorityKind::Entra`]: no policies (`/{tenant}/oauth2/v2.0/token`), issuer
+    /// `{base}{tenant GUID}/v2.0`, `AADSTS` errors with `error_codes`, app roles in `roles`,
+    /// certificate and federated credentials; External ID refuses ROPC. Build clients with
+    /// [`FakeTenant::tenant_authority`].
+    pub fn kind(mut self, kind: AuthorityKind) -> Self {
+        self.kind = if kind == AuthorityKind::Other {
+            AuthorityKind::Entra
+        } else {
+            kind
+        };
+        self
+    }
+
+    /// Registers a confidential client that authenticates with a certificate (Entra and
+    /// External ID modes): its assertions must carry this certificate's `x5t#S256`, verify
+    /// with its key, name the token endpoint as `aud` and the client as `iss`/`sub`, be
+    /// within their time window, and never reuse a `jti`.
+    ///
+    /// # Panics
+    /// If `certificate_pem` holds no PEM certificate (a test's own mistake).
+    pub fn certificate_client(mut self, client_id: &str, certificate_pem: &str, roles: &[&str]) -> Self {
+        use rustls::pki_types::pem::PemObject as _;
+        #[allow(clippy::expect_used)]
+        let certificate = rustls::pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())
+            .expect("certificate_client needs a PEM certificate");
+        let thumbprint = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                certificate.as_ref(),
+            ))
+        };
+        self.certificate_clients.push(CertificateApp {
+            client_id: client_id.to_owned(),
+            certificate,
+            thumbprint,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Registers a client trusted through a federated credential: assertions are tokens from
+    /// `issuer` about `subject` with audience `api://AzureADTokenExchange` (Entra and External
+    /// ID modes). [`FakeTenant::mint_federated_token`] plays the issuer.
+    pub fn federated_client(mut self, client_id: &str, issuer: &str, subject: &str, roles: &[&str]) -> Self {
+        self.federated_clients.push(FederatedApp {
+            client_id: client_id.to_owned(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Makes a user's password sign-ins require MFA (Entra mode: ROPC answers AADSTS50076).
+    pub fn mfa_user(mut self, username: &str) -> Self {
+        self.mfa_users.push(username.to_owned());
+        self
+    }
+
     /// Starts the server on `127.0.0.1` at a free port, on the current tokio runtime.
     ///
     /// # Errors
@@ -371,6 +460,8 @@ struct Mutable {
     metadata_requests: usize,
     jwks_requests: usize,
     key_endpoints_down: bool,
+    seen_jtis: std::collections::HashSet<String>,
+    assertions: Vec<String>,
 }
 
 impl State {
@@ -436,6 +527,50 @@ impl FakeTenant {
             Client::builder(self.authority(policy)?, defaults::CONFIDENTIAL_CLIENT_ID)
                 .client_secret(defaults::CLIENT_SECRET),
         )
+    }
+
+    /// This tenant as an External ID or Entra authority (per [`FakeTenantBuilder::kind`]),
+    /// addressed by tenant name; B2C tenants need a policy: use [`FakeTenant::authority`].
+    ///
+    /// # Errors
+    /// If the tenant is a B2C one.
+    pub fn tenant_authority(&self) -> crate::error::Result<Authority> {
+        let config = &self.state.config;
+        let builder = match config.kind {
+            AuthorityKind::ExternalId => Authority::external_id_builder(&config.tenant),
+            AuthorityKind::Entra => Authority::entra_builder(&config.tenant),
+            _ => {
+                return Err(crate::error::Error::config(
+                    "a B2C fake tenant needs a policy: use FakeTenant::authority(policy)",
+                ))
+            }
+        };
+        builder.base_url(self.state.base_url.as_str()).build()
+    }
+
+    /// Every client assertion that passed verification, in order (decode them to check the
+    /// claims a client sent).
+    #[must_use]
+    pub fn client_assertions(&self) -> Vec<String> {
+        self.state.lock().assertions.clone()
+    }
+
+    /// A federated token as an external issuer (a Kubernetes cluster) would write it for
+    /// workload identity: `iss`, `sub`, audience `api://AzureADTokenExchange`, valid for
+    /// `lifetime`, signed with the tenant's current key (which plays that issuer's key).
+    #[must_use]
+    pub fn mint_federated_token(&self, issuer: &str, subject: &str, lifetime: Duration) -> String {
+        let now = routes::epoch(std::time::SystemTime::now());
+        let claims = serde_json::json!({
+            "iss": issuer,
+            "sub": subject,
+            "aud": [entra::FEDERATED_AUDIENCE],
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime.as_secs(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        self.state.keys.sign(&claims)
     }
 
     /// The canonical path-form authority for `policy` on this server.

@@ -65,6 +65,17 @@ pub(super) fn route(state: &State, path: &str, query: Option<&str>) -> Option<Ro
     if !tenant_ok {
         return None;
     }
+    if config.kind != crate::authority::AuthorityKind::B2c {
+        // Entra and External ID: one authorization server per tenant, no policy.
+        let tail: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let policy = String::new();
+        return match tail.as_slice() {
+            t if t == TOKEN_TAIL => Some(Route::Token { policy }),
+            t if t == METADATA_TAIL => Some(Route::Metadata { policy }),
+            t if t == KEYS_TAIL => Some(Route::Keys { policy }),
+            _ => None,
+        };
+    }
     let query_policy = query.and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "p")
@@ -102,8 +113,13 @@ pub(super) fn app_id_uri(tenant: &str) -> String {
     format!("https://{tenant}.onmicrosoft.com/api")
 }
 
+/// B2C's issuer ends with a slash; Entra's and External ID's v2.0 issuers do not.
 pub(super) fn issuer(state: &State) -> String {
-    format!("{}{}/v2.0/", state.base_url, state.config.tenant_id)
+    if state.config.kind == crate::authority::AuthorityKind::B2c {
+        format!("{}{}/v2.0/", state.base_url, state.config.tenant_id)
+    } else {
+        format!("{}{}/v2.0", state.base_url, state.config.tenant_id)
+    }
 }
 
 /// The OpenID discovery document for a policy, as B2C publishes it: endpoints in the

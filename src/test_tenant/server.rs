@@ -159,8 +159,10 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
             };
             if down {
                 Reply::html(503, "Service unavailable.")
-            } else {
+            } else if state.config.kind == crate::authority::AuthorityKind::B2c {
                 routes::metadata(&state, &policy)
+            } else {
+                super::entra::metadata(&state)
             }
         }
         Some(Route::Keys { .. }) => {
@@ -200,6 +202,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
                 &state,
                 &TokenRequest {
                     policy: &policy,
+                    endpoint: &format!("{}{}", state.base_url, path.trim_start_matches('/')),
                     form: &form,
                     basic_auth,
                 },
