@@ -21,12 +21,20 @@
 //! The ROPC part runs when `B2C_USERNAME` and `B2C_PASSWORD` are set; the client-credentials
 //! part when `B2C_CLIENT_SECRET` and `B2C_SCOPE` are set (`B2C_CONFIDENTIAL_CLIENT_ID`
 //! defaults to `B2C_CLIENT_ID`).
+//!
+//! Beyond B2C: `--authority external-id` or `--authority entra` (or `B2C_AUTHORITY`) runs the
+//! fake tenant as Microsoft Entra External ID or Entra ID, and adds a certificate credential:
+//!
+//! ```text
+//! cargo run --example quickstart -- --authority external-id
+//! cargo run --example quickstart -- --authority entra
+//! ```
 
 use std::env;
 use std::error::Error as StdError;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Authority, Client, Password, Scopes, Token};
+use b2c_token::{Authority, AuthorityKind, Client, ClientCertificate, Password, Scopes, Token};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -36,6 +44,35 @@ struct Setup {
     public_client_id: String,
     user: Option<(String, Password)>,
     confidential: Option<(String, String, Scopes)>,
+    /// A client ID with its certificate credential (Entra and External ID on the fake tenant).
+    certificate: Option<(String, ClientCertificate)>,
+}
+
+/// A client the fake tenant knows by its certificate.
+const CERTIFICATE_CLIENT_ID: &str = "44444444-4444-4444-8444-444444444444";
+
+/// `--authority b2c|external-id|entra`, else `B2C_AUTHORITY`, else B2C.
+fn requested_kind() -> Result<AuthorityKind, BoxError> {
+    let args: Vec<String> = env::args().collect();
+    let from_args = args
+        .iter()
+        .position(|a| a == "--authority")
+        .map(|i| {
+            args.get(i + 1)
+                .cloned()
+                .ok_or("--authority needs a value: b2c, external-id or entra")
+        })
+        .transpose()?;
+    match from_args
+        .or_else(|| env::var("B2C_AUTHORITY").ok())
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("" | "b2c") => Ok(AuthorityKind::B2c),
+        Some("external-id") => Ok(AuthorityKind::ExternalId),
+        Some("entra") => Ok(AuthorityKind::Entra),
+        Some(other) => Err(format!("unknown authority {other:?}: use b2c, external-id or entra").into()),
+    }
 }
 
 #[tokio::main]
@@ -53,24 +90,44 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), BoxError> {
     // Keeps the fake tenant alive until the end of main when no real tenant is configured.
     let configured = env::var_os("B2C_TENANT").is_some() || env::var_os("B2C_TOKEN_URL").is_some();
+    let kind = requested_kind()?;
     let (_fake, setup) = match configured {
         true => {
             println!("Using the tenant configured in the environment.");
             (None, real_tenant()?)
         }
         false => {
-            let fake = FakeTenant::start().await?;
+            let (certificate_pem, key_pem) = rsa_certificate()?;
+            let fake = FakeTenant::builder()
+                .kind(kind)
+                .certificate_client(CERTIFICATE_CLIENT_ID, &certificate_pem, &[defaults::API_APP_ROLE])
+                .start()
+                .await?;
+            let name = match kind {
+                AuthorityKind::ExternalId => "Microsoft Entra External ID",
+                AuthorityKind::Entra => "Microsoft Entra ID",
+                _ => "B2C",
+            };
             println!(
-                "No B2C_TENANT set: started the embedded fake B2C tenant at {}.",
+                "No B2C_TENANT set: started the embedded fake {name} tenant at {}.",
                 fake.base_url()
             );
-            let setup = fake_tenant(&fake)?;
+            let setup = fake_tenant(&fake, kind, &certificate_pem, &key_pem)?;
             (Some(fake), setup)
         }
     };
     println!("Token endpoint: {}", setup.authority.token_endpoint());
 
-    if let Some((username, password)) = &setup.user {
+    if setup.authority.kind() == AuthorityKind::ExternalId {
+        // The grant matrix: refused before anything is sent, with the alternative named.
+        let client = Client::builder(setup.authority.clone(), &setup.public_client_id).build()?;
+        let refused = client
+            .acquire_token_by_password("alice@contoso.com", &Password::new("unused"), &Scopes::empty())
+            .await
+            .err()
+            .ok_or("External ID accepted ROPC")?;
+        println!("1-2. ROPC is not offered by External ID; the client says: {refused}");
+    } else if let Some((username, password)) = &setup.user {
         let client = Client::builder(setup.authority.clone(), &setup.public_client_id).build()?;
         let token = client
             .acquire_token_by_password(username, password, &Scopes::empty())
@@ -80,20 +137,22 @@ async fn run() -> Result<(), BoxError> {
             describe(&token)
         );
 
-        let refresh_token = token
-            .refresh_token()
-            .ok_or("B2C sent no refresh token: request offline_access")?;
-        let refreshed = client
-            .acquire_token_by_refresh_token(refresh_token, &Scopes::empty())
-            .await?;
-        println!(
-            "2. Redeemed the refresh token for new tokens: {}.",
-            describe(&refreshed)
-        );
+        if let Some(refresh_token) = token.refresh_token() {
+            let refreshed = client
+                .acquire_token_by_refresh_token(refresh_token, &Scopes::empty())
+                .await?;
+            println!(
+                "2. Redeemed the refresh token for new tokens: {}.",
+                describe(&refreshed)
+            );
+        } else {
+            println!("2. No refresh token came back (request offline_access to get one).");
+        }
     } else {
         println!("1-2. Skipped ROPC and refresh: set B2C_USERNAME and B2C_PASSWORD to run them.");
     }
 
+    let api_scopes = setup.confidential.as_ref().map(|(_, _, scopes)| scopes.clone());
     if let Some((client_id, secret, scopes)) = setup.confidential {
         let client = Client::builder(setup.authority.clone(), &client_id)
             .client_secret(secret)
@@ -105,6 +164,18 @@ async fn run() -> Result<(), BoxError> {
         );
     } else {
         println!("3. Skipped client credentials: set B2C_CLIENT_SECRET and B2C_SCOPE to run it.");
+    }
+
+    if let (Some((client_id, certificate)), Some(scopes)) = (setup.certificate, api_scopes) {
+        let thumbprint = certificate.thumbprint().to_owned();
+        let client = Client::builder(setup.authority.clone(), &client_id)
+            .client_certificate(certificate)
+            .build()?;
+        let token = client.acquire_token_by_client_credentials(&scopes).await?;
+        println!(
+            "4. Got an app-only token with a certificate (x5t#S256 {thumbprint}): {}.",
+            describe(&token)
+        );
     }
     println!("Done.");
     Ok(())
@@ -134,9 +205,31 @@ fn describe(token: &Token) -> String {
     format!("{access}, {expiry}{extras}")
 }
 
-fn fake_tenant(fake: &FakeTenant) -> Result<Setup, BoxError> {
+/// A self-signed RSA certificate and key (PEM) for the certificate credential demo.
+fn rsa_certificate() -> Result<(String, String), BoxError> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
+    let certificate = rcgen::CertificateParams::new(vec!["daemon.contoso.com".into()])?.self_signed(&key)?;
+    Ok((certificate.pem(), key.serialize_pem()))
+}
+
+fn fake_tenant(
+    fake: &FakeTenant,
+    kind: AuthorityKind,
+    certificate_pem: &str,
+    key_pem: &str,
+) -> Result<Setup, BoxError> {
+    let (authority, certificate) = match kind {
+        AuthorityKind::B2c => (fake.authority(defaults::ROPC_POLICY)?, None),
+        _ => (
+            fake.tenant_authority()?,
+            Some((
+                CERTIFICATE_CLIENT_ID.to_owned(),
+                ClientCertificate::from_pem(certificate_pem.as_bytes(), key_pem.as_bytes())?,
+            )),
+        ),
+    };
     Ok(Setup {
-        authority: fake.authority(defaults::ROPC_POLICY)?,
+        authority,
         public_client_id: defaults::PUBLIC_CLIENT_ID.into(),
         user: Some((defaults::USERNAME.into(), Password::new(defaults::PASSWORD))),
         confidential: Some((
@@ -144,6 +237,7 @@ fn fake_tenant(fake: &FakeTenant) -> Result<Setup, BoxError> {
             defaults::CLIENT_SECRET.into(),
             Scopes::new([fake.api_default_scope()])?,
         )),
+        certificate,
     })
 }
 
@@ -168,5 +262,6 @@ fn real_tenant() -> Result<Setup, BoxError> {
         public_client_id: client_id,
         user,
         confidential,
+        certificate: None,
     })
 }
