@@ -552,3 +552,33 @@ async fn a_tls_tenant_serves_https_trusted_through_its_ca() {
     assert!(token.access_token().is_some());
     assert!(FakeTenant::start().await.unwrap().ca_pem().is_none());
 }
+
+/// `trust_only_added_roots`: the given CA is trusted, nothing else is (another tenant's CA
+/// does not vouch for this one), and asking for it without a CA is a configuration error.
+#[tokio::test]
+async fn only_the_added_roots_are_trusted_when_asked() {
+    let tenant = FakeTenant::builder().tls(true).start().await.unwrap();
+    let other = FakeTenant::builder().tls(true).start().await.unwrap();
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let only = |pem: &str| {
+        no_retries(
+            tenant
+                .confidential_client(defaults::SIGNIN_POLICY)
+                .unwrap()
+                .add_root_certificate(pem.as_bytes())
+                .trust_only_added_roots(true),
+        )
+    };
+    let own = only(tenant.ca_pem().unwrap());
+    assert!(own.acquire_token_by_client_credentials(&scopes).await.is_ok());
+    let foreign = only(other.ca_pem().unwrap());
+    let error = foreign.acquire_token_by_client_credentials(&scopes).await.unwrap_err();
+    assert!(error.is_certificate_error(), "{error:?}");
+    let error = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .trust_only_added_roots(true)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("add_root_certificate"), "{error}");
+}

@@ -30,7 +30,7 @@ impl Authority {
     /// when the document cannot be fetched or lacks `issuer`/`token_endpoint`.
     pub async fn discover(metadata_url: &str) -> Result<Self> {
         let url = parse_metadata_url(metadata_url)?;
-        let http = Transport::default_http_client(DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, &url, Vec::new())?;
+        let http = Transport::default_http_client(DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, &url, Vec::new(), false)?;
         Self::discover_at(url, &http).await
     }
 

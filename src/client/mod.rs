@@ -78,6 +78,7 @@ impl Client {
             retry: RetryPolicy::default(),
             remember_rejections: DEFAULT_REMEMBER_REJECTIONS,
             root_certificates: Vec::new(),
+            only_added_roots: false,
             confidential_password_grant: false,
         }
     }
@@ -277,6 +278,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     remember_rejections: Duration,
     root_certificates: Vec<Vec<u8>>,
+    only_added_roots: bool,
     confidential_password_grant: bool,
 }
 
@@ -374,6 +376,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts **only** the certificates given to [`ClientBuilder::add_root_certificate`],
+    /// not the system's roots: for a token endpoint behind a private CA, a narrower trust, and
+    /// a faster start (the system's roots, ~30 ms to load, are never read).
+    pub fn trust_only_added_roots(mut self, only: bool) -> Self {
+        self.only_added_roots = only;
+        self
+    }
+
     /// Sends the client secret with the password grant (ROPC), for servers that require a
     /// confidential client there: Microsoft Entra ID does for confidential apps, and strict
     /// OAuth2 servers refuse ROPC from public clients. Off by default, and wrong for B2C,
@@ -428,6 +438,11 @@ impl ClientBuilder {
         if !self.root_certificates.is_empty() && roots.is_empty() {
             return Err(Error::config("the root certificate PEM holds no certificate"));
         }
+        if self.only_added_roots && roots.is_empty() {
+            return Err(Error::config(
+                "trust_only_added_roots needs the CA to trust: add it with add_root_certificate",
+            ));
+        }
         if self.http.is_some() && !roots.is_empty() {
             return Err(Error::config(
                 "add_root_certificate configures the SDK's own HTTP client: with http_client, add the certificate to that reqwest::Client instead",
@@ -440,6 +455,7 @@ impl ClientBuilder {
                 self.connect_timeout,
                 self.authority.token_endpoint(),
                 roots,
+                self.only_added_roots,
             )?,
         };
         let cache_identity = Arc::from(format!(

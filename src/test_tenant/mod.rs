@@ -742,7 +742,9 @@ impl FakeTenant {
         self.state.lock().requests.clear();
     }
 
-    /// Forgets recorded requests and counters: a fresh start within one test.
+    /// Forgets recorded requests and counters: a fresh start within one test. (Another
+    /// process can do the same with `POST {base_url}_fake/reset`, and read the counters with
+    /// `GET {base_url}_fake/stats`.)
     pub fn reset(&self) {
         let mut state = self.state.lock();
         state.requests.clear();

@@ -84,9 +84,12 @@ fn tls_acceptor() -> io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let ca_key = KeyPair::generate().map_err(fail)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "b2c-token fake tenant CA");
+    // A name of its own: clients given several tenants' CAs in one bundle pick the issuer by
+    // name, and two CAs with one name make each other's certificates fail to verify.
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("b2c-token fake tenant CA {}", uuid::Uuid::new_v4().simple()),
+    );
     let ca = ca_params.self_signed(&ca_key).map_err(fail)?;
     let leaf_key = KeyPair::generate().map_err(fail)?;
     let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(fail)?;
@@ -110,6 +113,11 @@ fn tls_acceptor() -> io::Result<(tokio_rustls::TlsAcceptor, String)> {
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    // The operator's side, for processes outside this one (benches/peers): counters and a
+    // reset. Never recorded or counted; no tenant path starts with `_fake`.
+    if let Some(admin) = path.strip_prefix("/_fake/") {
+        return Ok(respond(admin_reply(&state, &method, admin)));
+    }
     let query = request.uri().query().map(str::to_owned);
     let headers: Vec<(String, String)> = request
         .headers()
@@ -210,6 +218,37 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
         }
     };
     Ok(respond(reply))
+}
+
+fn admin_reply(state: &State, method: &str, path: &str) -> Reply {
+    match (method, path) {
+        ("GET", "stats") => {
+            let guard = state.lock();
+            let counts: serde_json::Map<String, serde_json::Value> = guard
+                .token_requests
+                .iter()
+                .map(|(grant, count)| ((*grant).to_owned(), (*count).into()))
+                .collect();
+            Reply::json(
+                200,
+                &serde_json::json!({
+                    "token_requests": guard.token_requests.values().sum::<usize>(),
+                    "by_grant": counts,
+                    "metadata_requests": guard.metadata_requests,
+                    "jwks_requests": guard.jwks_requests,
+                }),
+            )
+        }
+        ("POST", "reset") => {
+            let mut guard = state.lock();
+            guard.requests.clear();
+            guard.token_requests.clear();
+            guard.metadata_requests = 0;
+            guard.jwks_requests = 0;
+            Reply::json(200, &serde_json::json!({}))
+        }
+        _ => Reply::html(404, "Unknown admin path: GET /_fake/stats, POST /_fake/reset."),
+    }
 }
 
 /// The faulty answer, `Ok(None)` to answer normally after a delay, or `Err` to drop the

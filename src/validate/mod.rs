@@ -431,7 +431,7 @@ impl ValidatorBuilder {
                     .first()
                     .and_then(Authority::metadata_endpoint)
                     .ok_or_else(|| Error::config("the validator has no authority"))?;
-                Transport::default_http_client(self.timeout, DEFAULT_CONNECT_TIMEOUT, first, roots)?
+                Transport::default_http_client(self.timeout, DEFAULT_CONNECT_TIMEOUT, first, roots, false)?
             }
         };
         Ok(Validator(Arc::new(Inner {
