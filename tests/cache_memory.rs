@@ -75,3 +75,45 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
     assert!(grown < 64 * 1024, "heap grew by {grown} B over 20,000 evicted keys");
     assert_eq!(tenant.total_token_requests(), 1);
 }
+
+/// Dropping a cache frees its entries at once, not when the scheduler's next deadline (a
+/// token lifetime away) comes round: the scheduler's deadlines hold each entry's allocation.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_cache_frees_its_entries_promptly() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let store = Arc::new(ReplayStore::new());
+    let scopes: Vec<Scopes> = (0..2_000)
+        .map(|i| Scopes::new([tenant.api_scope(&format!("s{i}"))]).unwrap())
+        .collect();
+    let api = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let fill = |cache: TokenCache| {
+        let (daemon, scopes, api) = (&daemon, &scopes, &api);
+        async move {
+            // The store replays this first token for every other key: one request in all.
+            cache.client_credentials(daemon, api).token().await.unwrap();
+            for scope in scopes {
+                cache.client_credentials(daemon, scope).token().await.unwrap();
+            }
+            cache
+        }
+    };
+    // Warm-up: allocator pools, the store's copy, the tenant's log settle.
+    let warm = fill(TokenCache::builder().store(store.clone()).build()).await;
+    drop(warm);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    tenant.clear_request_log();
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let cache = fill(TokenCache::builder().store(store.clone()).build()).await;
+    let filled = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    drop(cache);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let left = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    println!("2,000 keys: {} B/key while cached, {} B/key left after the drop", filled / 2_000, left / 2_000);
+    assert!(left < 32 * 2_000, "{left} B still allocated after dropping the cache ({} B/key)", left / 2_000);
+}

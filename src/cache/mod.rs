@@ -104,6 +104,18 @@ struct CacheInner {
     listening: std::sync::atomic::AtomicBool,
 }
 
+impl Drop for CacheInner {
+    /// The scheduler outlives the cache by design (sources handed out keep refreshing), but
+    /// its deadlines hold every entry's allocation through a `Weak` until they fall due, a
+    /// token lifetime away. Drop the entries now, then let the scheduler forget the deadlines
+    /// of entries nobody holds, and end if none is left.
+    fn drop(&mut self) {
+        let index = std::mem::take(&mut *crate::sync::lock(&self.index));
+        drop(index);
+        self.shared.forget_dropped_entries();
+    }
+}
+
 /// The key → entry map, with a CLOCK ring for eviction (an LRU approximation whose hit path
 /// only sets a bit).
 #[derive(Default)]

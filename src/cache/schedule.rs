@@ -111,6 +111,20 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Drops the deadlines of entries no source or index holds any more (their allocations
+    /// go with them) and wakes the scheduler, which ends if nothing is left to do.
+    pub(super) fn forget_dropped_entries(&self) {
+        let mut schedule = self.lock_schedule();
+        schedule
+            .deadlines
+            .retain(|Reverse(deadline)| deadline.entry.strong_count() > 0);
+        schedule.compact_at = schedule.deadlines.len() * 2;
+        drop(schedule);
+        self.wake.notify_one();
+    }
+}
+
 /// Marks the schedule as not running if the scheduler task ends without saying so itself
 /// (its runtime shut down), so that a later runtime starts a new one.
 struct SchedulerGuard {

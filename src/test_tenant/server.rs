@@ -49,6 +49,9 @@ pub(super) async fn start(config: FakeTenantBuilder) -> io::Result<FakeTenant> {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            // TLS splits a response into several writes; with Nagle on, the last one waits for
+            // the client's delayed ACK (40 ms) whenever it is small.
+            let _ = stream.set_nodelay(true);
             while connections.try_join_next().is_some() {}
             let state = Arc::clone(&accept_state);
             let acceptor = acceptor.clone();
