@@ -33,8 +33,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The counter is process-wide: the tests in this binary take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "current_thread")]
 async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = tenant
         .confidential_client(defaults::SIGNIN_POLICY)
@@ -80,6 +84,7 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
 /// token lifetime away) comes round: the scheduler's deadlines hold each entry's allocation.
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_cache_frees_its_entries_promptly() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = tenant
         .confidential_client(defaults::SIGNIN_POLICY)
