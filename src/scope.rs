@@ -22,8 +22,9 @@ use crate::error::{Error, Result};
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes(
     /// The scopes joined with single spaces, exactly as sent. Validated scopes contain no
-    /// whitespace, so this is lossless, and one allocation serves every clone of a cache key.
-    Box<str>,
+    /// whitespace, so this is lossless; shared, so that a cache key, its entry and every
+    /// token fetched for it hold one allocation between them.
+    std::sync::Arc<str>,
 );
 
 impl Scopes {
@@ -49,7 +50,7 @@ impl Scopes {
                 joined.push_str(scope);
             }
         }
-        Ok(Self(joined.into_boxed_str()))
+        Ok(Self(joined.into()))
     }
 
     /// Scopes from one space-separated string, as B2C documents them.
@@ -87,8 +88,11 @@ impl Scopes {
     /// The same set in sorted order: the form cache keys use.
     pub(crate) fn sorted(&self) -> Self {
         let mut list: Vec<&str> = self.iter().collect();
+        if list.is_sorted() {
+            return self.clone();
+        }
         list.sort_unstable();
-        Self(list.join(" ").into_boxed_str())
+        Self(list.join(" ").into())
     }
 }
 
