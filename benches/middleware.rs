@@ -109,6 +109,11 @@ impl Clients {
     }
 }
 
+/// Paired rounds, a multiple of the number of variants so that each runs at each position
+/// equally often.
+const ROUNDS: usize = 48;
+const CALLS_PER_ROUND: usize = 200;
+
 fn loopback_get(c: &mut Criterion) {
     // One thread for client and server alike: the least scheduling noise on a 2-core machine.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -150,14 +155,17 @@ fn loopback_get(c: &mut Criterion) {
     group.finish();
 
     // Paired rounds: each round times the same number of calls every way back to back, so
-    // drift in machine speed affects both sides of each ratio alike. Median of the rounds.
+    // drift in machine speed affects both sides of each ratio alike; the order rotates from
+    // round to round, so that no variant always runs first or last. Median of the rounds.
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); Variant::ALL.len()];
     runtime.block_on(async {
-        for _ in 0..30 {
+        for round in 0..ROUNDS {
             let mut times = [0.0; Variant::ALL.len()];
-            for (i, variant) in Variant::ALL.into_iter().enumerate() {
+            for step in 0..Variant::ALL.len() {
+                let i = (round + step) % Variant::ALL.len();
+                let variant = Variant::ALL[i];
                 let start = std::time::Instant::now();
-                for _ in 0..200 {
+                for _ in 0..CALLS_PER_ROUND {
                     clients.get(variant).await;
                 }
                 times[i] = start.elapsed().as_secs_f64();
@@ -170,7 +178,7 @@ fn loopback_get(c: &mut Criterion) {
     for (variant, ratios) in Variant::ALL.into_iter().zip(&mut ratios).skip(1) {
         ratios.sort_by(f64::total_cmp);
         println!(
-            "paired ratio {} / {}, 30 rounds of 200 calls: median {:.3} (min {:.3}, max {:.3})",
+            "paired ratio {} / {}, {ROUNDS} rounds of {CALLS_PER_ROUND} calls: median {:.3} (min {:.3}, max {:.3})",
             variant.name(),
             Variant::Plain.name(),
             ratios[ratios.len() / 2],

@@ -119,6 +119,14 @@ async fn a_dropped_cache_frees_its_entries_promptly() {
     drop(cache);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let left = LIVE_BYTES.load(Ordering::Relaxed) - before;
-    println!("2,000 keys: {} B/key while cached, {} B/key left after the drop", filled / 2_000, left / 2_000);
-    assert!(left < 32 * 2_000, "{left} B still allocated after dropping the cache ({} B/key)", left / 2_000);
+    println!(
+        "2,000 keys: {} B/key while cached, {} B/key left after the drop",
+        filled / 2_000,
+        left / 2_000
+    );
+    assert!(
+        left < 32 * 2_000,
+        "{left} B still allocated after dropping the cache ({} B/key)",
+        left / 2_000
+    );
 }

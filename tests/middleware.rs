@@ -380,3 +380,33 @@ async fn a_user_defined_provider_drives_bearer_auth() {
         "the mock, not the cache, supplied the tokens"
     );
 }
+
+/// A request without a body is replayed from its parts: same method, URL (query included),
+/// headers and version, with the new token.
+#[tokio::test]
+async fn a_bodiless_request_is_replayed_whole() {
+    let s = setup().await;
+    s.http.get(s.api_server.uri()).send().await.unwrap();
+    let stale = s.api.seen()[0].clone().unwrap();
+    s.api.rejected.lock().unwrap().insert(stale.clone());
+    let response = s
+        .http
+        .delete(format!("{}/orders/7?force=true", s.api_server.uri()))
+        .header("x-request-tag", "keep-me")
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let received = s.api_server.received_requests().await.unwrap();
+    let (first, replay) = (&received[1], &received[2]);
+    for request in [first, replay] {
+        assert_eq!(request.method.as_str(), "DELETE");
+        assert_eq!(request.url.path(), "/orders/7");
+        assert_eq!(request.url.query(), Some("force=true"));
+        assert_eq!(request.headers.get("x-request-tag").unwrap(), "keep-me");
+    }
+    let bearer = |r: &wiremock::Request| r.headers.get("authorization").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(bearer(first), format!("Bearer {stale}"));
+    assert_ne!(bearer(replay), bearer(first));
+}

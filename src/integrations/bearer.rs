@@ -62,13 +62,23 @@ impl BearerConfig {
         self.allow_list.check(scheme, host, port)
     }
 
-    /// The provider for a request that asked for `scopes` (or for the layer's own scopes);
+    /// The layer's own provider, for requests without [`TokenScopes`].
+    pub(crate) fn default_provider(&self) -> &dyn TokenProvider {
+        &*self.provider
+    }
+
+    /// The provider for a request that asked for its own `scopes`; `None` means the layer's
+    /// own ([`Self::default_provider`], borrowed: no reference count touched per request).
     /// `constructors` names the layer's constructors that support per-request scopes, for
     /// the error when this one does not.
-    pub(crate) fn provider(&self, scopes: Option<&TokenScopes>, constructors: &str) -> Result<Arc<dyn TokenProvider>> {
+    pub(crate) fn provider(
+        &self,
+        scopes: Option<&TokenScopes>,
+        constructors: &str,
+    ) -> Result<Option<Arc<dyn TokenProvider>>> {
         match (scopes, &self.provider_for) {
-            (None, _) => Ok(Arc::clone(&self.provider)),
-            (Some(TokenScopes(scopes)), Some(provider_for)) => Ok(provider_for(scopes)),
+            (None, _) => Ok(None),
+            (Some(TokenScopes(scopes)), Some(provider_for)) => Ok(Some(provider_for(scopes))),
             (Some(_), None) => Err(Error::RequestNotSent(format!(
                 "per-request TokenScopes need {constructors}"
             ))),
@@ -78,11 +88,23 @@ impl BearerConfig {
     /// A valid token from `provider` and its `Authorization` value: the cached token when
     /// there is one (no allocation, no await), otherwise the provider's fetch.
     pub(crate) async fn bearer(&self, provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
-        let token = match provider.cached() {
-            Some(token) => token,
-            None => provider.token().await?,
-        };
+        if let Some(hit) = self.cached_bearer(provider) {
+            return hit;
+        }
+        let token = provider.token().await?;
         let header = self.headers.get_or_build(&token, Token::authorization_header)?;
         Ok((token, header))
+    }
+
+    /// [`Self::bearer`]'s hit path, without a future: `None` when the provider has no valid
+    /// token cached.
+    #[inline]
+    pub(crate) fn cached_bearer(&self, provider: &dyn TokenProvider) -> Option<Result<(Token, HeaderValue)>> {
+        let token = provider.cached()?;
+        Some(
+            self.headers
+                .get_or_build(&token, Token::authorization_header)
+                .map(|header| (token, header)),
+        )
     }
 }

@@ -123,6 +123,55 @@ impl fmt::Debug for BearerAuth {
     }
 }
 
+/// What it takes to send a request again after a 401. A request without a body is kept as
+/// its parts (method, URL, headers, version, timeout): a third of `Request::try_clone`'s
+/// cost, paid on every request for the rare 401.
+enum Replay {
+    Parts {
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: reqwest::header::HeaderMap,
+        version: reqwest::Version,
+        timeout: Option<std::time::Duration>,
+    },
+    Whole(Request),
+}
+
+impl Replay {
+    /// `None` when the body cannot be cloned (a stream).
+    fn of(request: &Request) -> Option<Self> {
+        if request.body().is_none() {
+            return Some(Self::Parts {
+                method: request.method().clone(),
+                url: request.url().clone(),
+                headers: request.headers().clone(),
+                version: request.version(),
+                timeout: request.timeout().copied(),
+            });
+        }
+        request.try_clone().map(Self::Whole)
+    }
+
+    fn into_request(self) -> Request {
+        match self {
+            Self::Whole(request) => request,
+            Self::Parts {
+                method,
+                url,
+                headers,
+                version,
+                timeout,
+            } => {
+                let mut request = Request::new(method, url);
+                *request.headers_mut() = headers;
+                *request.version_mut() = version;
+                *request.timeout_mut() = timeout;
+                request
+            }
+        }
+    }
+}
+
 /// What a 401's `WWW-Authenticate: Bearer error="…", error_description="…"` said.
 fn bearer_challenge(response: &Response) -> (Option<String>, Option<String>) {
     let Some(value) = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
@@ -156,15 +205,23 @@ impl Middleware for BearerAuth {
             );
             return next.run(request, extensions).await;
         }
-        let source = self
+        let own_scopes = self
             .inner
             .provider(
                 extensions.get::<TokenScopes>(),
                 "BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
             )
             .map_err(middleware_error)?;
-        let (token, header) = self.inner.bearer(&*source).await.map_err(middleware_error)?;
-        let retry = request.try_clone();
+        let source: &dyn TokenProvider = match &own_scopes {
+            Some(provider) => &**provider,
+            None => self.inner.default_provider(),
+        };
+        let (token, header) = match self.inner.cached_bearer(source) {
+            Some(hit) => hit,
+            None => self.inner.bearer(source).await,
+        }
+        .map_err(middleware_error)?;
+        let retry = Replay::of(&request);
         request.headers_mut().insert(AUTHORIZATION, header);
 
         let response = next.clone().run(request, extensions).await?;
@@ -172,7 +229,7 @@ impl Middleware for BearerAuth {
             return Ok(response);
         }
         let (error, description) = bearer_challenge(&response);
-        let Some(mut retry) = retry else {
+        let Some(retry) = retry else {
             tracing::warn!(
                 ?error,
                 ?description,
@@ -196,7 +253,8 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let (_, header) = self.inner.bearer(&*source).await.map_err(middleware_error)?;
+        let (_, header) = self.inner.bearer(source).await.map_err(middleware_error)?;
+        let mut retry = retry.into_request();
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
     }

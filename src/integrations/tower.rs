@@ -183,11 +183,15 @@ where
             if verdict == Verdict::Skip {
                 return inner.call(request).await.map_err(Into::into);
             }
-            let provider = config.provider(
+            let own_scopes = config.provider(
                 request.extensions().get::<TokenScopes>(),
                 "BearerLayer::client_credentials, not BearerLayer::new",
             )?;
-            let (token, header) = config.bearer(&*provider).await?;
+            let provider: &dyn TokenProvider = match &own_scopes {
+                Some(provider) => &**provider,
+                None => config.default_provider(),
+            };
+            let (token, header) = config.bearer(provider).await?;
             let replay = request.body().try_clone().map(|body| {
                 let mut copy = Request::new(body);
                 *copy.method_mut() = request.method().clone();
