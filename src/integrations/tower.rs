@@ -217,7 +217,7 @@ where
                 return Ok(response);
             }
             tracing::info!("API answered 401: refreshing the token and retrying once");
-            let (_, header) = config.bearer(&*provider).await?;
+            let (_, header) = config.bearer(provider).await?;
             replay.headers_mut().insert(AUTHORIZATION, header);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
