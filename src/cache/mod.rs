@@ -25,7 +25,7 @@ mod stats;
 mod store;
 mod stored_token;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -120,12 +120,36 @@ impl Drop for CacheInner {
 /// only sets a bit).
 #[derive(Default)]
 struct Index {
-    entries: HashMap<CacheKey, Arc<Entry>>,
+    /// Each entry, found by its own key: no second copy of the key per entry.
+    entries: HashSet<Keyed>,
     /// The same entries by store key, when there is a store: for invalidations from replicas.
     by_store_key: HashMap<StoreKey, Arc<Entry>>,
     /// The same entries in insertion order (a pointer each; the key is in the entry).
     ring: Vec<Arc<Entry>>,
     hand: usize,
+}
+
+/// An entry in the index, hashed and compared by its key.
+struct Keyed(Arc<Entry>);
+
+impl std::borrow::Borrow<CacheKey> for Keyed {
+    fn borrow(&self) -> &CacheKey {
+        &self.0.key
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for Keyed {}
+
+impl std::hash::Hash for Keyed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.key.hash(state);
+    }
 }
 
 impl Index {
@@ -214,15 +238,15 @@ impl TokenCache {
             grant,
         };
         let mut index = self.index();
-        if let Some(entry) = index.entries.get(&key) {
+        if let Some(Keyed(entry)) = index.entries.get(&key) {
             entry.referenced.store(true, Ordering::Relaxed);
             return TokenSource::new(Arc::clone(entry), credential);
         }
         if index.entries.len() >= shared.config.max_entries {
             index.evict_one();
         }
-        let entry = Arc::new(Entry::new(key.clone(), Arc::clone(shared)));
-        index.entries.insert(key, Arc::clone(&entry));
+        let entry = Arc::new(Entry::new(key, Arc::clone(shared)));
+        index.entries.insert(Keyed(Arc::clone(&entry)));
         if let Some(store_key) = &entry.store_key {
             index.by_store_key.insert(*store_key, Arc::clone(&entry));
         }
@@ -266,7 +290,7 @@ impl TokenCache {
     /// Drops the cached token for `key` (e.g. after an API rejected it) and forgets
     /// remembered failures: the next `token()` fetches.
     pub fn invalidate(&self, key: &CacheKey) {
-        let entry = self.index().entries.get(key).cloned();
+        let entry = self.index().entries.get(key).map(|Keyed(entry)| Arc::clone(entry));
         if let Some(entry) = entry {
             entry.invalidate();
         }
@@ -294,7 +318,7 @@ impl TokenCache {
     /// Whether the cache holds `key`.
     #[must_use]
     pub fn contains(&self, key: &CacheKey) -> bool {
-        self.index().entries.contains_key(key)
+        self.index().entries.contains(key)
     }
 }
 
