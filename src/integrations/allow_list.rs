@@ -53,12 +53,19 @@ impl AllowList {
     /// Whether a request to `scheme://host:port` gets the token; an error (nothing sent) for
     /// an allowed host over plain `http://` that is not loopback.
     pub(crate) fn check(&self, scheme: &str, host: Option<&str>, port: Option<u16>) -> Result<Verdict, Error> {
-        let allowed = self.any || host.is_some_and(|host| self.hosts.iter().any(|allowed| allowed.matches(host, port)));
-        if !allowed {
+        let matched = host.and_then(|host| self.hosts.iter().find(|allowed| allowed.matches(host, port)));
+        if matched.is_none() && !self.any {
             return Ok(Verdict::Skip);
         }
-        let loopback = host.is_some_and(crate::authority::is_loopback_host);
-        if scheme != "https" && !loopback {
+        if scheme == "https" {
+            return Ok(Verdict::Attach);
+        }
+        // Plain http: only to this machine (an entry knows whether it is loopback).
+        let loopback = match matched {
+            Some(entry) => entry.loopback,
+            None => host.is_some_and(crate::authority::is_loopback_host),
+        };
+        if !loopback {
             return Err(Error::RequestNotSent(format!(
                 "refusing to send a bearer token over {scheme}:// to {}: use https",
                 host.unwrap_or_default()
@@ -75,6 +82,8 @@ impl AllowList {
 struct AllowedHost {
     host: String,
     port: Option<u16>,
+    /// Whether `host` is this machine, decided once.
+    loopback: bool,
 }
 
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
@@ -86,12 +95,14 @@ impl AllowedHost {
             let is_host_port = !host.is_empty() && (!host.contains(':') || host.ends_with(']'));
             if let (true, Ok(port)) = (is_host_port, port.parse()) {
                 return Self {
+                    loopback: crate::authority::is_loopback_host(host),
                     host: host.to_owned(),
                     port: Some(port),
                 };
             }
         }
         Self {
+            loopback: crate::authority::is_loopback_host(&entry),
             host: entry,
             port: None,
         }

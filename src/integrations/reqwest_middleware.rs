@@ -216,9 +216,11 @@ impl Middleware for BearerAuth {
             Some(provider) => &**provider,
             None => self.inner.default_provider(),
         };
+        // Misses and replays are boxed: inline, their futures would make every request's
+        // state machine (which async_trait moves into a box) several times larger.
         let (token, header) = match self.inner.cached_bearer(source) {
             Some(hit) => hit,
-            None => self.inner.bearer(source).await,
+            None => Box::pin(self.inner.bearer(source)).await,
         }
         .map_err(middleware_error)?;
         let retry = Replay::of(&request);
@@ -253,7 +255,7 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let (_, header) = self.inner.bearer(source).await.map_err(middleware_error)?;
+        let (_, header) = Box::pin(self.inner.bearer(source)).await.map_err(middleware_error)?;
         let mut retry = retry.into_request();
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, extensions).await
