@@ -266,32 +266,44 @@ fn client_credentials(state: &State, request: &TokenRequest<'_>, client_id: &str
     if request.field("scope") != Some(expected.as_str()) {
         return entra_error(400, "invalid_scope", 1002012, &format!("The provided value for scope {} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", request.field("scope").unwrap_or_default()));
     }
+    // Entra puts granted application permissions in `roles` (B2C puts them in `scp`).
+    let object_id = uuid::Uuid::new_v4().to_string();
+    issue(
+        state,
+        client_id,
+        json!({ "azpacr": "1", "oid": object_id, "sub": client_id, "roles": roles }),
+        None,
+    )
+}
+
+/// An access token for the tenant's API with Entra's common claims plus `own`, and the
+/// response Entra sends with it.
+fn issue(state: &State, client_id: &str, own: Value, scope: Option<&str>) -> Reply {
     let now = SystemTime::now();
     let lifetime = state.config.access_token_lifetime.as_secs();
-    // Entra puts granted application permissions in `roles` (B2C puts them in `scp`).
-    let claims = json!({
+    let mut claims = json!({
         "iss": issuer(state),
         "aud": state.config.api_client_id,
         "exp": epoch(now) + lifetime,
         "nbf": epoch(now),
         "iat": epoch(now),
         "azp": client_id,
-        "azpacr": "1",
-        "oid": uuid::Uuid::new_v4().to_string(),
-        "sub": client_id,
         "tid": state.config.tenant_id,
-        "roles": roles,
         "ver": "2.0",
     });
-    Reply::json(
-        200,
-        &json!({
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": state.keys.sign(&claims),
-        }),
-    )
+    if let (Some(claims), Value::Object(own)) = (claims.as_object_mut(), own) {
+        claims.extend(own);
+    }
+    let mut response = json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": state.keys.sign(&claims),
+    });
+    if let (Some(scope), Some(response)) = (scope, response.as_object_mut()) {
+        response.insert("scope".into(), json!(scope));
+    }
+    Reply::json(200, &response)
 }
 
 fn password(state: &State, request: &TokenRequest<'_>, client_id: &str, endpoint: &str) -> Reply {
@@ -322,32 +334,17 @@ fn password(state: &State, request: &TokenRequest<'_>, client_id: &str, endpoint
     if state.config.mfa_users.iter().any(|u| u.eq_ignore_ascii_case(username)) {
         return entra_error(400, "invalid_grant", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.");
     }
-    let now = SystemTime::now();
-    let lifetime = state.config.access_token_lifetime.as_secs();
-    let claims = json!({
-        "iss": issuer(state),
-        "aud": state.config.api_client_id,
-        "exp": epoch(now) + lifetime,
-        "nbf": epoch(now),
-        "iat": epoch(now),
-        "azp": client_id,
-        "oid": user.object_id,
-        "sub": user.object_id,
-        "name": user.display_name,
-        "preferred_username": user.username,
-        "tid": state.config.tenant_id,
-        "scp": "read",
-        "ver": "2.0",
-    });
-    Reply::json(
-        200,
-        &json!({
-            "token_type": "Bearer",
-            "scope": request.field("scope").unwrap_or_default(),
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": state.keys.sign(&claims),
+    issue(
+        state,
+        client_id,
+        json!({
+            "oid": user.object_id,
+            "sub": user.object_id,
+            "name": user.display_name,
+            "preferred_username": user.username,
+            "scp": "read",
         }),
+        Some(request.field("scope").unwrap_or_default()),
     )
 }
 

@@ -163,12 +163,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
             "The resource you are looking for has been removed, had its name changed, or is temporarily unavailable.",
         ),
         Some(Route::Metadata { policy }) => {
-            let down = {
-                let mut guard = state.lock();
-                guard.metadata_requests += 1;
-                guard.key_endpoints_down
-            };
-            if down {
+            if key_endpoint_down(&state, |counts| &mut counts.metadata_requests) {
                 Reply::html(503, "Service unavailable.")
             } else if state.config.kind == crate::authority::AuthorityKind::B2c {
                 routes::metadata(&state, &policy)
@@ -177,12 +172,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
             }
         }
         Some(Route::Keys { .. }) => {
-            let down = {
-                let mut guard = state.lock();
-                guard.jwks_requests += 1;
-                guard.key_endpoints_down
-            };
-            if down {
+            if key_endpoint_down(&state, |counts| &mut counts.jwks_requests) {
                 Reply::html(503, "Service unavailable.")
             } else {
                 routes::keys(&state)
@@ -221,6 +211,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
         }
     };
     Ok(respond(reply))
+}
+
+/// Counts a metadata or JWKS request; whether those endpoints are switched off.
+fn key_endpoint_down(state: &State, counter: impl FnOnce(&mut super::Mutable) -> &mut usize) -> bool {
+    let mut guard = state.lock();
+    *counter(&mut guard) += 1;
+    guard.key_endpoints_down
 }
 
 fn admin_reply(state: &State, method: &str, path: &str) -> Reply {

@@ -77,12 +77,7 @@ pub struct Validator(Arc<Inner>);
 
 struct Inner {
     sources: Vec<KeySource>,
-    audiences: Vec<String>,
-    extra_issuers: Vec<String>,
-    leeway: Duration,
-    max_token_bytes: usize,
-    required_scopes: Vec<String>,
-    app_id_uri: Option<String>,
+    rules: Rules,
     refresh_interval: Duration,
     fetcher: Fetcher,
     seen: Seen,
@@ -95,12 +90,14 @@ impl Validator {
     pub fn builder(authority: &Authority, client_id: &str) -> ValidatorBuilder {
         ValidatorBuilder {
             authorities: vec![authority.clone()],
-            audiences: vec![client_id.trim().to_owned()],
-            extra_issuers: Vec::new(),
-            leeway: DEFAULT_LEEWAY,
-            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            required_scopes: Vec::new(),
-            app_id_uri: None,
+            rules: Rules {
+                audiences: vec![client_id.trim().to_owned()],
+                extra_issuers: Vec::new(),
+                leeway: DEFAULT_LEEWAY,
+                max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+                required_scopes: Vec::new(),
+                app_id_uri: None,
+            },
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             cooldown: DEFAULT_COOLDOWN,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
@@ -138,10 +135,10 @@ impl Validator {
     pub async fn validate(&self, token: &str) -> Result<Claims> {
         let inner = &*self.0;
         if let Some(claims) = inner.seen.get(token) {
-            self.check_scopes(&claims, &inner.required_scopes)?;
+            self.check_scopes(&claims, &inner.rules.required_scopes)?;
             return Ok(claims);
         }
-        let jws = jwt::parse(token, inner.max_token_bytes).map_err(Error::InvalidToken)?;
+        let jws = jwt::parse(token, inner.rules.max_token_bytes).map_err(Error::InvalidToken)?;
         let source = self.source_for(&jws.claims)?;
         let verified = match Self::verify(source, &jws) {
             Some(verified) => verified,
@@ -158,7 +155,7 @@ impl Validator {
         };
         verified.map_err(Error::InvalidToken)?;
         let (claims, valid_until_ms) = self.check_claims(source, jws.claims)?;
-        self.check_scopes(&claims, &inner.required_scopes)?;
+        self.check_scopes(&claims, &inner.rules.required_scopes)?;
         inner.seen.insert(token, &claims, valid_until_ms);
         Ok(claims)
     }
@@ -176,7 +173,7 @@ impl Validator {
         Err(Error::InvalidToken(InvalidToken::InsufficientScope {
             required: required.iter().map(|s| s.as_ref().to_owned()).collect(),
             none_granted: claims.scopes().next().is_none() && claims.roles().next().is_none(),
-            app_id_uri: self.0.app_id_uri.clone(),
+            app_id_uri: self.0.rules.app_id_uri.clone(),
         }))
     }
 
@@ -214,12 +211,13 @@ impl Validator {
             return Err(invalid(InvalidToken::MissingClaim("iss")));
         };
         let policy = claims::policy_of(&raw);
-        if !(source.published().accepts_issuer(iss, policy) || inner.extra_issuers.contains(iss)) {
+        if !(source.published().accepts_issuer(iss, policy) || inner.rules.extra_issuers.contains(iss)) {
             return Err(invalid(InvalidToken::Issuer(iss.clone())));
         }
         let audience = match raw.get("aud") {
-            Some(Value::String(aud)) => inner.audiences.iter().find(|a| *a == aud),
+            Some(Value::String(aud)) => inner.rules.audiences.iter().find(|a| *a == aud),
             Some(Value::Array(auds)) => inner
+                .rules
                 .audiences
                 .iter()
                 .find(|a| auds.iter().any(|aud| aud.as_str() == Some(a.as_str()))),
@@ -227,7 +225,7 @@ impl Validator {
         }
         .cloned()
         .ok_or(invalid(InvalidToken::Audience))?;
-        let leeway_ms = u64::try_from(inner.leeway.as_millis()).unwrap_or(u64::MAX);
+        let leeway_ms = u64::try_from(inner.rules.leeway.as_millis()).unwrap_or(u64::MAX);
         let now_ms = wall_ms();
         let exp = numeric_date(&raw, "exp")?.ok_or(invalid(InvalidToken::MissingClaim("exp")))?;
         let valid_until_ms = exp.saturating_mul(1000).saturating_add(leeway_ms);
@@ -287,10 +285,21 @@ impl std::fmt::Debug for Validator {
                 "policies",
                 &self.0.sources.iter().map(|s| s.policy.as_deref()).collect::<Vec<_>>(),
             )
-            .field("audiences", &self.0.audiences)
-            .field("leeway", &self.0.leeway)
+            .field("audiences", &self.0.rules.audiences)
+            .field("leeway", &self.0.rules.leeway)
             .finish_non_exhaustive()
     }
+}
+
+/// What a token must satisfy beyond its signature: set on the builder, kept by the validator.
+#[derive(Debug, Clone)]
+struct Rules {
+    audiences: Vec<String>,
+    extra_issuers: Vec<String>,
+    leeway: Duration,
+    max_token_bytes: usize,
+    required_scopes: Vec<String>,
+    app_id_uri: Option<String>,
 }
 
 /// Configures a [`Validator`]; [`ValidatorBuilder::build`] checks everything at once.
@@ -298,12 +307,7 @@ impl std::fmt::Debug for Validator {
 #[must_use]
 pub struct ValidatorBuilder {
     authorities: Vec<Authority>,
-    audiences: Vec<String>,
-    extra_issuers: Vec<String>,
-    leeway: Duration,
-    max_token_bytes: usize,
-    required_scopes: Vec<String>,
-    app_id_uri: Option<String>,
+    rules: Rules,
     refresh_interval: Duration,
     cooldown: Duration,
     cache_capacity: usize,
@@ -321,33 +325,33 @@ impl ValidatorBuilder {
 
     /// Accepts another audience (`aud`): a second client ID of the same API.
     pub fn audience(mut self, client_id: &str) -> Self {
-        self.audiences.push(client_id.trim().to_owned());
+        self.rules.audiences.push(client_id.trim().to_owned());
         self
     }
 
     /// Accepts another exact issuer: the tokens of the same tenant fetched through another
     /// host (a custom domain and `b2clogin.com` give different `iss`).
     pub fn issuer(mut self, issuer: &str) -> Self {
-        self.extra_issuers.push(issuer.to_owned());
+        self.rules.extra_issuers.push(issuer.to_owned());
         self
     }
 
     /// How far `exp` and `nbf` may be off (clock skew). Default 60 s.
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.rules.leeway = leeway;
         self
     }
 
     /// Requires a scope (in `scp` or `roles`) of every token; routes can require more.
     pub fn require_scope(mut self, scope: &str) -> Self {
-        self.required_scopes.push(scope.to_owned());
+        self.rules.required_scopes.push(scope.to_owned());
         self
     }
 
     /// The API's App ID URI (`https://contoso.onmicrosoft.com/api`), so that a refusal
     /// names the full scope the client must request.
     pub fn app_id_uri(mut self, uri: &str) -> Self {
-        self.app_id_uri = Some(uri.to_owned());
+        self.rules.app_id_uri = Some(uri.to_owned());
         self
     }
 
@@ -372,7 +376,7 @@ impl ValidatorBuilder {
 
     /// Tokens longer than this are refused unread. Default 16 KiB.
     pub fn max_token_bytes(mut self, bytes: usize) -> Self {
-        self.max_token_bytes = bytes;
+        self.rules.max_token_bytes = bytes;
         self
     }
 
@@ -400,7 +404,7 @@ impl ValidatorBuilder {
     /// [`Error::Config`] when an authority has no metadata URL (one built from a bare token
     /// URL), an audience is empty, or a certificate does not parse.
     pub fn build(self) -> Result<Validator> {
-        if self.audiences.iter().any(String::is_empty) {
+        if self.rules.audiences.iter().any(String::is_empty) {
             return Err(Error::config("the API's client ID (the tokens' audience) is empty"));
         }
         let mut sources = Vec::with_capacity(self.authorities.len());
@@ -436,12 +440,7 @@ impl ValidatorBuilder {
         };
         Ok(Validator(Arc::new(Inner {
             sources,
-            audiences: self.audiences,
-            extra_issuers: self.extra_issuers,
-            leeway: self.leeway,
-            max_token_bytes: self.max_token_bytes,
-            required_scopes: self.required_scopes,
-            app_id_uri: self.app_id_uri,
+            rules: self.rules,
             refresh_interval: self.refresh_interval,
             fetcher: Fetcher {
                 http,
