@@ -64,38 +64,14 @@ impl Authority {
         if let Some(url) = get("B2C_TOKEN_URL") {
             return Self::from_token_url(&url);
         }
-        let kind = match get("B2C_AUTHORITY").map(|k| k.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("b2c") if get("B2C_TENANT").is_none() && get("AZURE_TENANT_ID").is_some() => {
-                AuthorityKind::Entra
-            }
-            None | Some("b2c") => AuthorityKind::B2c,
-            Some("external-id" | "externalid" | "ciam") => AuthorityKind::ExternalId,
-            Some("entra" | "entra-id" | "aad") => AuthorityKind::Entra,
-            Some(other) => {
-                return Err(Error::config(format!(
-                    "B2C_AUTHORITY {other:?} is not known: use b2c, external-id or entra"
-                )))
-            }
+        let kind = match get("B2C_AUTHORITY") {
+            Some(kind) => kind.parse::<AuthorityKind>()?,
+            // Azure's variable alone names a workforce (Entra ID) tenant.
+            None if get("B2C_TENANT").is_none() && get("AZURE_TENANT_ID").is_some() => AuthorityKind::Entra,
+            None => AuthorityKind::B2c,
         };
         if kind != AuthorityKind::B2c {
-            let tenant = get("B2C_TENANT").or_else(|| get("AZURE_TENANT_ID")).ok_or_else(|| {
-                Error::config("set B2C_TENANT (or AZURE_TENANT_ID) to the tenant's name, domain or GUID")
-            })?;
-            let mut builder = if kind == AuthorityKind::ExternalId {
-                Self::external_id_builder(&tenant)
-            } else {
-                Self::entra_builder(&tenant)
-            };
-            if let Some(id) = get("B2C_TENANT_ID") {
-                builder = builder.tenant_id(&id);
-            }
-            if let Some(base) = get("B2C_DOMAIN").or_else(|| get("AZURE_AUTHORITY_HOST")) {
-                builder = builder.base_url(&base);
-            }
-            if let Some(cloud) = get("B2C_CLOUD") {
-                builder = builder.cloud(cloud.parse()?);
-            }
-            return builder.build();
+            return entra_from_vars(kind, &get);
         }
         let tenant =
             get("B2C_TENANT").ok_or_else(|| Error::config("set B2C_TENANT and B2C_POLICY, or B2C_TOKEN_URL"))?;
@@ -116,6 +92,29 @@ impl Authority {
         }
         builder.build()
     }
+}
+
+/// An External ID or Entra authority from `B2C_TENANT` (or `AZURE_TENANT_ID`),
+/// `B2C_TENANT_ID`, `B2C_DOMAIN` (or `AZURE_AUTHORITY_HOST`) and `B2C_CLOUD`.
+fn entra_from_vars(kind: AuthorityKind, get: &dyn Fn(&str) -> Option<String>) -> Result<Authority> {
+    let tenant = get("B2C_TENANT").or_else(|| get("AZURE_TENANT_ID")).ok_or_else(|| {
+        Error::config("give the tenant (B2C_TENANT, AZURE_TENANT_ID or --tenant): its name, domain or GUID")
+    })?;
+    let mut builder = if kind == AuthorityKind::ExternalId {
+        Authority::external_id_builder(&tenant)
+    } else {
+        Authority::entra_builder(&tenant)
+    };
+    if let Some(id) = get("B2C_TENANT_ID") {
+        builder = builder.tenant_id(&id);
+    }
+    if let Some(base) = get("B2C_DOMAIN").or_else(|| get("AZURE_AUTHORITY_HOST")) {
+        builder = builder.base_url(&base);
+    }
+    if let Some(cloud) = get("B2C_CLOUD") {
+        builder = builder.cloud(cloud.parse()?);
+    }
+    builder.build()
 }
 
 impl ClientBuilder {

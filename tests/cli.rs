@@ -465,3 +465,67 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     out.extend(results.into_iter().flatten());
     out
 }
+
+/// `--authority external-id|entra` (or `B2C_AUTHORITY`): the tenant's authority without a
+/// policy; Azure's `AZURE_TENANT_ID` names the tenant; ROPC on External ID is refused unsent.
+#[tokio::test]
+async fn the_authority_flag_reaches_external_id_and_entra() {
+    use b2c_token::AuthorityKind;
+    for (kind, name) in [
+        (AuthorityKind::ExternalId, "external-id"),
+        (AuthorityKind::Entra, "entra"),
+    ] {
+        let tenant = FakeTenant::builder().kind(kind).start().await.unwrap();
+        let base = tenant.base_url().to_string();
+        let scope = tenant.api_default_scope();
+        let env = [
+            ("AZURE_TENANT_ID", defaults::TENANT),
+            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
+        ];
+        let run = b2c_token(
+            &[
+                "client-credentials",
+                "--authority",
+                name,
+                "--domain",
+                &base,
+                "--scope",
+                &scope,
+            ],
+            &env,
+            None,
+        )
+        .await;
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(run.stdout.starts_with("eyJ"), "{name}");
+        let request = &tenant.requests()[0];
+        assert_eq!(request.path(), "/contoso.onmicrosoft.com/oauth2/v2.0/token", "{name}");
+        let env = [
+            ("B2C_AUTHORITY", name),
+            ("B2C_TENANT", defaults::TENANT),
+            ("B2C_DOMAIN", base.as_str()),
+            ("B2C_CLIENT_ID", defaults::PUBLIC_CLIENT_ID),
+            ("B2C_PASSWORD", defaults::PASSWORD),
+        ];
+        let run = b2c_token(
+            &[
+                "password",
+                "--username",
+                defaults::USERNAME,
+                "--scope",
+                &tenant.api_scope("read"),
+            ],
+            &env,
+            None,
+        )
+        .await;
+        if kind == AuthorityKind::ExternalId {
+            assert_eq!(run.code, 2, "{}", run.stderr);
+            assert!(run.stderr.contains("native authentication"), "{}", run.stderr);
+            assert_eq!(tenant.total_token_requests(), 1, "nothing sent for ROPC");
+        } else {
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    }
+}

@@ -77,6 +77,17 @@ impl std::str::FromStr for Cloud {
     }
 }
 
+/// The name [`Cloud`]'s parser reads: `global`, `china`, `usgovernment`.
+impl fmt::Display for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Global => "global",
+            Self::China => "china",
+            Self::UsGovernment => "usgovernment",
+        })
+    }
+}
+
 /// Where the policy goes in the URL. All three reach the same endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]

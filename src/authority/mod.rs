@@ -186,6 +186,42 @@ impl Authority {
     }
 }
 
+/// `b2c`, `external-id` (or `ciam`) and `entra` (or `entra-id`), case-insensitively: the one
+/// parser behind `B2C_AUTHORITY` and the command's `--authority`.
+///
+/// ```
+/// use b2c_token::AuthorityKind;
+/// assert_eq!("External-ID".parse::<AuthorityKind>()?, AuthorityKind::ExternalId);
+/// assert!("okta".parse::<AuthorityKind>().is_err());
+/// # Ok::<(), b2c_token::Error>(())
+/// ```
+impl std::str::FromStr for AuthorityKind {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "b2c" => Ok(Self::B2c),
+            "external-id" | "externalid" | "ciam" => Ok(Self::ExternalId),
+            "entra" | "entra-id" | "aad" => Ok(Self::Entra),
+            other => Err(Error::config(format!(
+                "authority {other:?} is not known: use b2c, external-id or entra"
+            ))),
+        }
+    }
+}
+
+/// The name [`AuthorityKind`]'s parser reads: `b2c`, `external-id`, `entra`, `other`.
+impl std::fmt::Display for AuthorityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::B2c => "b2c",
+            Self::ExternalId => "external-id",
+            Self::Entra => "entra",
+            Self::Other => "other",
+        })
+    }
+}
+
 /// The kind a bare token URL belongs to: B2C by policy or host, Entra by its hosts.
 fn kind_of(url: &Url, has_policy: bool) -> AuthorityKind {
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use b2c_token::{
-    Authority, Client, ClientAuthentication, Cloud, Error, FileStore, Password, PolicyForm, RefreshToken, Scopes,
-    Token, TokenCache,
+    Authority, AuthorityKind, Client, ClientAuthentication, Cloud, Error, FileStore, Password, PolicyForm,
+    RefreshToken, Scopes, Token, TokenCache,
 };
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
@@ -107,6 +107,10 @@ struct AuthorityArgs {
     /// A token endpoint used as given, instead of tenant + policy [env: B2C_TOKEN_URL].
     #[arg(long, global = true, conflicts_with_all = ["tenant", "policy"])]
     token_url: Option<String>,
+    /// The service: b2c (default), external-id or entra (no policy; `AZURE_TENANT_ID` names the
+    /// tenant too) [env: B2C_AUTHORITY].
+    #[arg(long, global = true)]
+    authority: Option<AuthorityKind>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -372,6 +376,29 @@ fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
     if let Some(url) = &args.token_url {
         return Ok(Authority::from_token_url(url)?);
+    }
+    let kind = match args.authority {
+        Some(kind) => kind,
+        None => var("B2C_AUTHORITY")
+            .map(|value| value.parse::<AuthorityKind>())
+            .transpose()?
+            .unwrap_or(AuthorityKind::B2c),
+    };
+    if kind != AuthorityKind::B2c {
+        // The library's own reading of the variables, with the flags laid over them.
+        let overlay = |name: &str| -> Option<String> {
+            match name {
+                "B2C_AUTHORITY" => Some(kind.to_string()),
+                // Not a B2C URL: the flag asked for another service.
+                "B2C_TOKEN_URL" => None,
+                "B2C_TENANT" => args.tenant.clone().or_else(|| var(name)),
+                "B2C_TENANT_ID" => args.tenant_id.clone().or_else(|| var(name)),
+                "B2C_DOMAIN" => args.domain.clone().or_else(|| var(name)),
+                "B2C_CLOUD" => args.cloud.map(|cloud| cloud.to_string()).or_else(|| var(name)),
+                _ => var(name),
+            }
+        };
+        return Ok(Authority::from_vars(overlay)?);
     }
     let b2c_flags = args.tenant.is_some() || args.policy.is_some();
     if !b2c_flags {
