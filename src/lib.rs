@@ -5,15 +5,18 @@
 //! precisely what went wrong when B2C says no:
 //!
 //! * [`Authority`] builds the token endpoint from tenant + policy in every form B2C serves
-//!   (path, `?p=`, `tfp`, tenant GUID, custom domain, China cloud), or takes any OAuth2 token
-//!   URL as given.
+//!   (path, `?p=`, `tfp`, tenant GUID, custom domain, China cloud), for Entra External ID
+//!   ([`Authority::external_id`]) and Entra ID ([`Authority::entra`]), from any OpenID
+//!   provider's discovery document ([`Authority::discover`]), or takes any OAuth2 token URL.
 //! * [`Client`] sends the grants: [`Client::acquire_token_by_password`] (ROPC),
 //!   [`Client::acquire_token_by_client_credentials`] and
-//!   [`Client::acquire_token_by_refresh_token`], each as one form-encoded POST.
+//!   [`Client::acquire_token_by_refresh_token`], each as one form-encoded POST; a confidential
+//!   client proves itself with a secret, a [`ClientCertificate`] or any [`ClientAssertion`]
+//!   (workload identity: [`FederatedTokenFile`]), as each service allows.
 //! * [`Token`] reads B2C's quirky responses (`expires_in` as a number *or* a string, no
 //!   access token for `openid`-only requests) into absolute expiry times.
 //! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`]
-//!   (`AADB2C90225`, ...), the correlation ID and a one-line fix.
+//!   (`AADB2C90225`, ...) or [`AadstsCode`], the correlation ID and a one-line fix.
 //! * [`TokenCache`] keeps tokens fresh: [`TokenSource::token`] costs ~30 ns on a hit, refreshes
 //!   early in the background, and sends one request per key however many callers wait.
 //! * [`BearerAuth`] (feature `reqwest-middleware`) attaches the cached token to outgoing
