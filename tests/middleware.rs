@@ -410,3 +410,32 @@ async fn a_bodiless_request_is_replayed_whole() {
     assert_eq!(bearer(first), format!("Bearer {stale}"));
     assert_ne!(bearer(replay), bearer(first));
 }
+
+/// A 401 that answered a redirected request is returned, not replayed: the replay would go
+/// back to the first URL with a fresh token on the strength of another URL's refusal.
+#[tokio::test]
+async fn a_401_after_a_redirect_is_returned_not_replayed() {
+    let s = setup().await;
+    Mock::given(wiremock::matchers::path("/start"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/final"))
+        .with_priority(1)
+        .mount(&s.api_server)
+        .await;
+    *s.api.reject_all.lock().unwrap() = true;
+    let response = s
+        .http
+        .get(format!("{}/start", s.api_server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let paths: Vec<String> = s
+        .api_server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(paths, ["/start", "/final"]);
+}
