@@ -67,7 +67,9 @@ pub(super) struct Installed {
 /// The result of the last fetch, for the callers that waited through it.
 struct Outcome {
     fingerprint: u64,
-    result: Result<Token>,
+    /// The error boxed: kept in every entry, an inline `Error` would cost each of them 40 bytes
+    /// for the rare failure.
+    result: Result<Token, Box<Error>>,
 }
 
 /// A failed fetch, answered from memory until `until`.
@@ -90,7 +92,8 @@ pub(super) struct RefreshState {
     failures: Vec<Failure>,
     /// After a fetch returned a token living less than `MIN_FETCH_INTERVAL`: for which
     /// credential, until when, in which epoch the key does not ask again.
-    pub(super) short_lived: Option<(u64, Instant, u64)>,
+    /// Boxed: rare, and inline it would cost every entry 32 bytes.
+    pub(super) short_lived: Option<Box<(u64, Instant, u64)>>,
     /// Wait before the next background retry; zero until a background refresh fails.
     pub(super) backoff: Duration,
 }
@@ -238,7 +241,7 @@ impl Entry {
             // A fetch finished while this caller waited: take its result, token or error,
             // even a token that is already unservable (it is what the server gave).
             if let Some(last) = state.last.as_ref().filter(|last| last.fingerprint == fingerprint) {
-                return last.result.clone();
+                return last.result.clone().map_err(|error| *error);
             }
         }
         let now = Instant::now();
@@ -252,6 +255,8 @@ impl Entry {
         }
         if let Some((_, next, _)) = state
             .short_lived
+            .as_deref()
+            .copied()
             .filter(|&(fp, _, short_epoch)| fp == fingerprint && short_epoch == epoch)
         {
             if now < next {
@@ -315,7 +320,7 @@ impl Entry {
         self.fetch_generation.store(state.fetch_generation, Ordering::Release);
         state.last = Some(Outcome {
             fingerprint,
-            result: result.clone(),
+            result: result.clone().map_err(Box::new),
         });
         match result {
             Ok(token) => {
@@ -325,7 +330,7 @@ impl Entry {
                     .expires_at()
                     .map_or(UNKNOWN_LIFETIME, |at| at.saturating_duration_since(token.issued_at()));
                 state.short_lived =
-                    (lifetime < MIN_FETCH_INTERVAL).then(|| (fingerprint, now + MIN_FETCH_INTERVAL, epoch));
+                    (lifetime < MIN_FETCH_INTERVAL).then(|| Box::new((fingerprint, now + MIN_FETCH_INTERVAL, epoch)));
                 // The stored form (a copy of every secret) is made only when there is a store
                 // to save it to; without one, the version that compare-and-delete uses is moot.
                 let mut version = 0;
