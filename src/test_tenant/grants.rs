@@ -179,34 +179,14 @@ fn issue_user_tokens(state: &State, policy: &str, client_id: &str, user: &User, 
     let now = SystemTime::now();
     let lifetime = state.config.access_token_lifetime.as_secs();
     let mut response = Map::new();
-    let user_claims = |aud: &str| {
-        json!({
-            "iss": issuer(state),
-            "exp": epoch(now) + lifetime,
-            "nbf": epoch(now),
-            "iat": epoch(now),
-            "aud": aud,
-            "oid": user.object_id,
-            "sub": user.object_id,
-            "name": user.display_name,
-            "emails": [user.username],
-            "idp": "LocalAccount",
-            "tfp": policy,
-            "ver": "1.0",
-        })
-    };
     if let Some((aud, scp)) = &audience {
-        let mut claims = user_claims(aud);
-        if let (Some(scp), Some(map)) = (scp, claims.as_object_mut()) {
-            // `scp` and `azp` are absent when the client ID itself was the scope (b2c-protocol §7).
-            map.insert("scp".into(), json!(scp));
-            map.insert("azp".into(), json!(client_id));
-        }
-        response.insert("access_token".into(), json!(state.keys.sign(&claims)));
+        let claims = user_claims(state, policy, user, aud, scp.as_deref().map(|scp| (scp, client_id)));
+        response.insert("access_token".into(), json!(state.keys.sign(&Value::Object(claims))));
     }
     let scopes: Vec<&str> = scope.split_whitespace().collect();
     if scopes.contains(&"openid") {
-        response.insert("id_token".into(), json!(state.keys.sign(&user_claims(client_id))));
+        let claims = user_claims(state, policy, user, client_id, None);
+        response.insert("id_token".into(), json!(state.keys.sign(&Value::Object(claims))));
     }
     if !response.contains_key("access_token") && !response.contains_key("id_token") {
         return b2c_error(
@@ -242,39 +222,46 @@ fn issue_user_tokens(state: &State, policy: &str, client_id: &str, user: &User, 
     Reply::json(200, &Value::Object(response))
 }
 
-/// An API access token's claims for the tenant's first user, as `issue_user_tokens` makes them.
-pub(super) fn access_token_claims(state: &State, policy: &str, scopes: &[&str]) -> Map<String, Value> {
-    let now = SystemTime::now();
+/// A user's token claims as B2C issues them, for audience `aud`; `scope` is the granted
+/// `scp` and the `azp` that goes with it (both absent when the client ID itself was the scope,
+/// b2c-protocol §7).
+fn user_claims(state: &State, policy: &str, user: &User, aud: &str, scope: Option<(&str, &str)>) -> Map<String, Value> {
+    let now = epoch(SystemTime::now());
     let lifetime = state.config.access_token_lifetime.as_secs();
-    let (object_id, name, email) = state.config.users.first().map_or_else(
-        || (uuid::Uuid::nil().to_string(), String::new(), String::new()),
-        |u| (u.object_id.clone(), u.display_name.clone(), u.username.clone()),
-    );
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(issuer(state)));
+    claims.insert("exp".into(), json!(now + lifetime));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("aud".into(), json!(aud));
+    claims.insert("oid".into(), json!(user.object_id));
+    claims.insert("sub".into(), json!(user.object_id));
+    claims.insert("name".into(), json!(user.display_name));
+    claims.insert("emails".into(), json!([user.username]));
+    claims.insert("idp".into(), json!("LocalAccount"));
+    claims.insert("tfp".into(), json!(policy));
+    claims.insert("ver".into(), json!("1.0"));
+    if let Some((scp, azp)) = scope {
+        claims.insert("scp".into(), json!(scp));
+        claims.insert("azp".into(), json!(azp));
+    }
+    claims
+}
+
+/// An API access token's claims for the tenant's first user, as `issue_user_tokens` makes them
+/// (through the public client).
+pub(super) fn access_token_claims(state: &State, policy: &str, scopes: &[&str]) -> Map<String, Value> {
+    let nobody = User {
+        username: String::new(),
+        password: String::new(),
+        object_id: uuid::Uuid::nil().to_string(),
+        display_name: String::new(),
+    };
+    let user = state.config.users.first().unwrap_or(&nobody);
     let policy = find_policy(state, policy).map_or(policy, |(p, _)| p.as_str());
-    let mut claims = json!({
-        "iss": issuer(state),
-        "exp": epoch(now) + lifetime,
-        "nbf": epoch(now),
-        "iat": epoch(now),
-        "aud": state.config.api_client_id,
-        "oid": object_id,
-        "sub": object_id,
-        "name": name,
-        "emails": [email],
-        "idp": "LocalAccount",
-        "tfp": policy,
-        "ver": "1.0",
-    });
-    if let Some(map) = claims.as_object_mut() {
-        if !scopes.is_empty() {
-            map.insert("scp".into(), json!(scopes.join(" ")));
-            map.insert("azp".into(), json!(crate::test_tenant::defaults::PUBLIC_CLIENT_ID));
-        }
-    }
-    match claims {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    let scp = scopes.join(" ");
+    let granted = (!scopes.is_empty()).then_some((scp.as_str(), crate::test_tenant::defaults::PUBLIC_CLIENT_ID));
+    user_claims(state, policy, user, &state.config.api_client_id, granted)
 }
 
 fn new_refresh_token(state: &State, username: Option<&str>, client_id: &str, policy: &str, scope: &str) -> String {
