@@ -74,6 +74,7 @@ mod env;
 mod error;
 mod integrations;
 mod jitter;
+mod jws;
 mod scope;
 mod secret;
 mod sync;

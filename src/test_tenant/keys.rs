@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -90,22 +90,15 @@ impl KeyRing {
     /// header says (tests forge headers: other `alg`, no `kid`, a foreign `kid`).
     pub(super) fn sign_raw(&self, header: &Value, claims: &Value) -> String {
         let key = self.newest();
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0; key.key_pair.public_modulus_len()];
         // Signing with a key we generated over bytes we built cannot fail short of memory
         // exhaustion; an unsigned token would fail verification loudly in any test.
-        if key
-            .key_pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut signature)
-            .is_err()
-        {
-            signature.clear();
-        }
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        crate::jws::sign_rs256(&key.key_pair, &self.rng, header, claims).unwrap_or_else(|_| {
+            format!(
+                "{}.{}.",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            )
+        })
     }
 
     /// Every key in the ring, oldest first.

@@ -8,7 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rustls_pki_types::pem::PemObject;
@@ -99,16 +98,8 @@ impl ClientCertificate {
             "iat": now,
             "exp": now + LIFETIME_SECS,
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0; self.key_pair.public_modulus_len()];
-        self.key_pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut signature)
-            .map_err(|_| Error::config("signing the client assertion failed"))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        crate::jws::sign_rs256(&self.key_pair, &self.rng, &header, &claims)
+            .map_err(|_| Error::config("signing the client assertion failed"))
     }
 }
 
