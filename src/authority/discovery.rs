@@ -4,8 +4,8 @@
 use url::Url;
 
 use super::{kind_of, require_secure, Authority};
-use crate::client::transport::{get_json, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
-use crate::error::{Error, Result, UnexpectedKind, UnexpectedResponse};
+use crate::client::transport::{document_string, get_json, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::error::{Error, Result};
 
 /// What a discovery document says beyond the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,23 +45,7 @@ impl Authority {
 
     async fn discover_at(metadata_url: Url, http: &reqwest::Client) -> Result<Self> {
         let document = get_json(http, &metadata_url, DEFAULT_TIMEOUT).await?;
-        let text = |field: &'static str| -> Result<String> {
-            document
-                .get(field)
-                .and_then(serde_json::Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
-                        200,
-                        None,
-                        UnexpectedKind::InvalidField {
-                            field,
-                            expected: "a string",
-                        },
-                    )))
-                })
-        };
+        let text = |field| document_string(&document, field);
         let issuer = text("issuer")?;
         check_issuer(&metadata_url, &issuer)?;
         let token_endpoint = text("token_endpoint")?;

@@ -249,6 +249,26 @@ pub(crate) async fn get_json(
     }
 }
 
+/// A fetched document (metadata, JWKS) that lacks `field` or has it in the wrong shape.
+pub(crate) fn invalid_document_field(field: &'static str, expected: &'static str) -> Error {
+    Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
+        200,
+        None,
+        UnexpectedKind::InvalidField { field, expected },
+    )))
+}
+
+/// A fetched document's non-empty string `field`.
+pub(crate) fn document_string(
+    document: &serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<String> {
+    match document.get(field) {
+        Some(serde_json::Value::String(value)) if !value.is_empty() => Ok(value.clone()),
+        _ => Err(invalid_document_field(field, "a string")),
+    }
+}
+
 enum BodyError {
     TooLarge,
     Transport(reqwest::Error),

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::authority::require_secure;
-use crate::client::transport::get_json;
-use crate::error::{Error, Result, UnexpectedKind, UnexpectedResponse};
+use crate::client::transport::{document_string, get_json, invalid_document_field};
+use crate::error::{Error, Result};
 
 /// RSA keys shorter than this are refused (B2C publishes 2048-bit keys).
 const MIN_MODULUS_BYTES: usize = 256;
@@ -180,9 +180,9 @@ impl KeySource {
 
     async fn fetch(&self, fetcher: &Fetcher) -> Result<Published> {
         let metadata = get_json(&fetcher.http, &self.metadata_url, fetcher.timeout).await?;
-        let issuer = string_field(&metadata, "issuer")?;
-        let jwks_uri = string_field(&metadata, "jwks_uri")?;
-        let jwks_uri = Url::parse(&jwks_uri).map_err(|_| invalid_field("jwks_uri", "a URL"))?;
+        let issuer = document_string(&metadata, "issuer")?;
+        let jwks_uri = document_string(&metadata, "jwks_uri")?;
+        let jwks_uri = Url::parse(&jwks_uri).map_err(|_| invalid_document_field("jwks_uri", "a URL"))?;
         require_secure(&jwks_uri, "jwks_uri")?;
         let jwks = get_json(&fetcher.http, &jwks_uri, fetcher.timeout).await?;
         let keys = parse_jwks(&jwks)?;
@@ -193,26 +193,11 @@ impl KeySource {
     }
 }
 
-fn invalid_field(field: &'static str, expected: &'static str) -> Error {
-    Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(
-        200,
-        None,
-        UnexpectedKind::InvalidField { field, expected },
-    )))
-}
-
-fn string_field(map: &Map<String, Value>, field: &'static str) -> Result<String> {
-    match map.get(field) {
-        Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
-        _ => Err(invalid_field(field, "a string")),
-    }
-}
-
 /// The RS256 signing keys of a JWKS, by `kid`. Keys for encryption, of other types or
 /// algorithms, without a `kid`, or shorter than 2048 bits are skipped; none left is an error.
 pub(super) fn parse_jwks(jwks: &Map<String, Value>) -> Result<HashMap<String, ParsedPublicKey>> {
     let Some(Value::Array(entries)) = jwks.get("keys") else {
-        return Err(invalid_field("keys", "an array of JSON Web Keys"));
+        return Err(invalid_document_field("keys", "an array of JSON Web Keys"));
     };
     let mut keys = HashMap::new();
     for entry in entries {
@@ -239,7 +224,7 @@ pub(super) fn parse_jwks(jwks: &Map<String, Value>) -> Result<HashMap<String, Pa
         }
     }
     if keys.is_empty() {
-        return Err(invalid_field(
+        return Err(invalid_document_field(
             "keys",
             "at least one RS256 signing key of 2048 bits or more",
         ));
