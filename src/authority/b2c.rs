@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use url::Url;
 
-use super::{require_secure, Authority, AuthorityKind};
+use super::{endpoints, is_dns_label, require_secure, Authority, AuthorityKind};
 use crate::error::{Error, Result};
 
 /// Which national cloud hosts the tenant.
@@ -305,28 +305,15 @@ impl AuthorityBuilder {
             (None, None) => return Err(Error::config("tenant is missing")),
         };
 
-        let endpoint = |tail: &[&str]| -> Result<Url> {
-            let mut url = base.clone();
-            {
-                let mut segments = url
-                    .path_segments_mut()
-                    .map_err(|()| Error::config("custom domain must be an http(s) URL"))?;
-                segments.pop_if_empty();
-                match self.policy_form {
-                    PolicyForm::Path => segments.push(&tenant_segment).push(policy.as_str()),
-                    PolicyForm::Query => segments.push(&tenant_segment),
-                    PolicyForm::Tfp => segments.push("tfp").push(&tenant_segment).push(policy.as_str()),
-                };
-                segments.extend(tail);
-            }
-            if self.policy_form == PolicyForm::Query {
-                url.query_pairs_mut().append_pair("p", policy.as_str());
-            }
-            Ok(url)
+        let (prefix, query): (Vec<&str>, _) = match self.policy_form {
+            PolicyForm::Path => (vec![&tenant_segment, policy.as_str()], None),
+            PolicyForm::Query => (vec![&tenant_segment], Some(("p", policy.as_str()))),
+            PolicyForm::Tfp => (vec!["tfp", &tenant_segment, policy.as_str()], None),
         };
+        let (token_endpoint, metadata_endpoint) = endpoints(&base, &prefix, query)?;
         Ok(Authority {
-            token_endpoint: endpoint(&["oauth2", "v2.0", "token"])?,
-            metadata_endpoint: Some(endpoint(&["v2.0", ".well-known", "openid-configuration"])?),
+            token_endpoint,
+            metadata_endpoint: Some(metadata_endpoint),
             policy: Some(policy),
             kind: AuthorityKind::B2c,
             discovered: None,
@@ -360,12 +347,7 @@ impl Tenant {
         .iter()
         .find_map(|(suffix, cloud)| lowered.strip_suffix(suffix).map(|name| (name.to_owned(), *cloud)))
         .unwrap_or((lowered.clone(), None));
-        let valid = !name.is_empty()
-            && name.len() <= 63
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !valid {
+        if !is_dns_label(&name) {
             return Err(Error::config(format!(
                 "tenant {input:?} is not valid: use the tenant name (contoso), its domain (contoso.onmicrosoft.com) or its GUID"
             )));

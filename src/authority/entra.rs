@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::b2c::{parse_custom_domain, parse_guid};
-use super::{Authority, AuthorityKind, Cloud};
+use super::{endpoints, is_dns_label, Authority, AuthorityKind, Cloud};
 use crate::error::{Error, Result};
 
 /// Configures an Entra External ID or Entra ID authority; start from
@@ -146,18 +146,10 @@ impl EntraAuthorityBuilder {
                     .map_err(|e| Error::config(format!("tenant does not make a valid host: {e}")))?
             }
         };
-        let endpoint = |tail: &[&str]| -> Result<Url> {
-            let mut url = base.clone();
-            url.path_segments_mut()
-                .map_err(|()| Error::config("the base URL must be an http(s) URL"))?
-                .pop_if_empty()
-                .push(&tenant_segment)
-                .extend(tail);
-            Ok(url)
-        };
+        let (token_endpoint, metadata_endpoint) = endpoints(&base, &[&tenant_segment], None)?;
         Ok(Authority {
-            token_endpoint: endpoint(&["oauth2", "v2.0", "token"])?,
-            metadata_endpoint: Some(endpoint(&["v2.0", ".well-known", "openid-configuration"])?),
+            token_endpoint,
+            metadata_endpoint: Some(metadata_endpoint),
             policy: None,
             kind: self.kind,
             discovered: None,
@@ -167,15 +159,7 @@ impl EntraAuthorityBuilder {
 
 /// A tenant domain: `contoso` becomes `contoso.onmicrosoft.com`; `contoso.com` stays.
 fn parse_domain(input: &str, kind: AuthorityKind) -> Result<String> {
-    let labels_ok = !input.is_empty()
-        && input.len() <= 253
-        && input.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
+    let labels_ok = input.len() <= 253 && input.split('.').all(is_dns_label);
     if !labels_ok {
         let what = if kind == AuthorityKind::ExternalId {
             "External ID"

@@ -246,6 +246,37 @@ fn kind_of(url: &Url, has_policy: bool) -> AuthorityKind {
     }
 }
 
+/// The token and metadata endpoints under `base`: `{base}/{prefix…}/oauth2/v2.0/token` and
+/// `{base}/{prefix…}/v2.0/.well-known/openid-configuration`, each with `query` appended.
+/// Built from path segments, so nothing in `prefix` can change the URL's shape.
+fn endpoints(base: &Url, prefix: &[&str], query: Option<(&str, &str)>) -> Result<(Url, Url)> {
+    let endpoint = |tail: &[&str]| -> Result<Url> {
+        let mut url = base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::config("custom domain must be an http(s) URL"))?
+            .pop_if_empty()
+            .extend(prefix)
+            .extend(tail);
+        if let Some((name, value)) = query {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        Ok(url)
+    };
+    Ok((
+        endpoint(&["oauth2", "v2.0", "token"])?,
+        endpoint(&["v2.0", ".well-known", "openid-configuration"])?,
+    ))
+}
+
+/// One DNS label as tenant names use them: 1–63 ASCII letters, digits and inner hyphens.
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
 /// Refuses URLs that would send secrets in clear text or embed credentials.
 pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
     match url.scheme() {
