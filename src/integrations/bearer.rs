@@ -18,6 +18,21 @@ use crate::token::Token;
 /// Chooses the provider for one request: another scope set asks the cache for its source.
 pub(crate) type ProviderFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
+/// The provider [`BearerConfig::provider`] chose for one request.
+pub(crate) enum Chosen<'a> {
+    Own(&'a dyn TokenProvider),
+    ForScopes(Arc<dyn TokenProvider>),
+}
+
+impl Chosen<'_> {
+    pub(crate) fn get(&self) -> &dyn TokenProvider {
+        match self {
+            Self::Own(provider) => *provider,
+            Self::ForScopes(provider) => &**provider,
+        }
+    }
+}
+
 /// One bearer layer's configuration.
 #[derive(Clone)]
 pub(crate) struct BearerConfig {
@@ -62,23 +77,14 @@ impl BearerConfig {
         self.allow_list.check(scheme, host, port)
     }
 
-    /// The layer's own provider, for requests without [`TokenScopes`].
-    pub(crate) fn default_provider(&self) -> &dyn TokenProvider {
-        &*self.provider
-    }
-
-    /// The provider for a request that asked for its own `scopes`; `None` means the layer's
-    /// own ([`Self::default_provider`], borrowed: no reference count touched per request).
-    /// `constructors` names the layer's constructors that support per-request scopes, for
-    /// the error when this one does not.
-    pub(crate) fn provider(
-        &self,
-        scopes: Option<&TokenScopes>,
-        constructors: &str,
-    ) -> Result<Option<Arc<dyn TokenProvider>>> {
+    /// The provider for a request: the layer's own (borrowed: no reference count touched per
+    /// request), or for a request that asked for its own `scopes`, the cache's source for them.
+    /// `constructors` names the layer's constructors that support per-request scopes, for the
+    /// error when this one does not.
+    pub(crate) fn provider(&self, scopes: Option<&TokenScopes>, constructors: &str) -> Result<Chosen<'_>> {
         match (scopes, &self.provider_for) {
-            (None, _) => Ok(None),
-            (Some(TokenScopes(scopes)), Some(provider_for)) => Ok(Some(provider_for(scopes))),
+            (None, _) => Ok(Chosen::Own(&*self.provider)),
+            (Some(TokenScopes(scopes)), Some(provider_for)) => Ok(Chosen::ForScopes(provider_for(scopes))),
             (Some(_), None) => Err(Error::RequestNotSent(format!(
                 "per-request TokenScopes need {constructors}"
             ))),

@@ -218,17 +218,14 @@ impl Middleware for BearerAuth {
             );
             return next.run(request, extensions).await;
         }
-        let own_scopes = self
+        let chosen = self
             .inner
             .provider(
                 extensions.get::<TokenScopes>(),
                 "BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
             )
             .map_err(middleware_error)?;
-        let source: &dyn TokenProvider = match &own_scopes {
-            Some(provider) => &**provider,
-            None => self.inner.default_provider(),
-        };
+        let source = chosen.get();
         // Misses and replays are boxed: inline, their futures would make every request's
         // state machine (which async_trait moves into a box) several times larger.
         let (token, header) = match self.inner.cached_bearer(source) {

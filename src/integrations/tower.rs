@@ -183,14 +183,11 @@ where
             if verdict == Verdict::Skip {
                 return inner.call(request).await.map_err(Into::into);
             }
-            let own_scopes = config.provider(
+            let chosen = config.provider(
                 request.extensions().get::<TokenScopes>(),
                 "BearerLayer::client_credentials, not BearerLayer::new",
             )?;
-            let provider: &dyn TokenProvider = match &own_scopes {
-                Some(provider) => &**provider,
-                None => config.default_provider(),
-            };
+            let provider = chosen.get();
             let (token, header) = config.bearer(provider).await?;
             let replay = request.body().try_clone().map(|body| {
                 let mut copy = Request::new(body);
