@@ -10,8 +10,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
-use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{RetryPolicy, Scopes, TokenCache};
+use b2c_token::test_tenant::FakeTenant;
+use b2c_token::{Scopes, TokenCache};
 use support::replay_store::ReplayStore;
 
 struct Counting;
@@ -40,12 +40,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     // Tokens come from a store that replays the first one, so 20,000 keys cost one request.
     let cache = TokenCache::builder()
         .max_entries(100)
@@ -86,12 +81,7 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
 async fn a_dropped_cache_frees_its_entries_promptly() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
-    let daemon = tenant
-        .confidential_client(defaults::SIGNIN_POLICY)
-        .unwrap()
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let daemon = support::daemon(&tenant);
     let store = Arc::new(ReplayStore::new());
     let scopes: Vec<Scopes> = (0..2_000)
         .map(|i| Scopes::new([tenant.api_scope(&format!("s{i}"))]).unwrap())

@@ -32,7 +32,8 @@ pub(super) struct Shared {
 
 impl Shared {
     /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
-    /// secret (or the certificate's thumbprint, the assertion source's id) for client credentials. The secret itself stays where it already is.
+    /// secret (or the certificate's thumbprint, the assertion source's id) for client
+    /// credentials. The secret itself stays where it already is.
     pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
         match grant {
             SourceGrant::ClientCredentials => self
