@@ -695,3 +695,50 @@ async fn the_cli_never_prints_a_header_breaking_token_and_caps_stdin() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("64 KiB"));
     assert_eq!(server.requests(), 1, "only the first run reached the server");
 }
+
+/// A client assertion (certificate or federated) is a secret too: echoed back in any encoding,
+/// it is scrubbed from every error and from the logs.
+#[tokio::test]
+async fn echoed_client_assertions_never_leak() {
+    const ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJkYWVtb24ifQ.c2lnbmF0dXJl-_~x";
+
+    #[derive(Debug)]
+    struct Fixed;
+    impl b2c_token::ClientAssertion for Fixed {
+        fn id(&self) -> &str {
+            "fixed"
+        }
+        fn assertion<'a>(&'a self, _: b2c_token::AssertionRequest<'a>) -> b2c_token::AssertionFuture<'a> {
+            Box::pin(async { Ok(ASSERTION.into()) })
+        }
+    }
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = HostileServer::start(echo).await;
+    let client = client(&server, "/token").client_assertion(Fixed).build().unwrap();
+    let error = client
+        .acquire_token_by_client_credentials(&Scopes::new(["api://x/.default"]).unwrap())
+        .await
+        .unwrap_err();
+    let outputs = [
+        printed(&error),
+        String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned(),
+    ];
+    for (channel, text) in ["error output", "TRACE logs"].iter().zip(&outputs) {
+        let lower = text.to_ascii_lowercase();
+        for encoded in encodings(ASSERTION) {
+            for fragment in encoded.to_ascii_lowercase().as_bytes().windows(12) {
+                let fragment = String::from_utf8_lossy(fragment);
+                assert!(!lower.contains(fragment.as_ref()), "{channel} leaks {fragment:?}");
+            }
+        }
+    }
+    assert!(printed(&error).contains("[REDACTED]"), "{error}");
+}
