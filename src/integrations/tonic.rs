@@ -73,9 +73,9 @@ impl tonic::service::Interceptor for BearerInterceptor {
         };
         let value = self.header.get_or_build(&token, |token| {
             let header = token
-                .authorization_header()
+                .authorization_bytes()
                 .map_err(|error| Status::unauthenticated(error.to_string()))?;
-            let mut value = MetadataValue::try_from(header.as_bytes())
+            let mut value = MetadataValue::try_from(header)
                 .map_err(|_| Status::unauthenticated("the access token cannot go in gRPC metadata"))?;
             value.set_sensitive(true);
             Ok::<_, Status>(value)

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderValue;
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 mod response;
 
@@ -190,6 +191,17 @@ impl Token {
     /// `Bearer`), has no access token (only `openid`/`offline_access` were requested) or its
     /// characters cannot go in a header.
     pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        let mut value = HeaderValue::from_maybe_shared(self.authorization_bytes()?)
+            .map_err(|_| Error::UnusableToken("the access token has characters a header cannot carry".into()))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// `Bearer {access token}` in a buffer that is zeroized when the last value sharing it is
+    /// dropped. Header values (`HeaderValue`, tonic's `MetadataValue`) made from it share it
+    /// rather than copy it: one is built per token and outlives many requests in the bearer
+    /// layers' caches, so it must not leave the token in freed memory.
+    pub(crate) fn authorization_bytes(&self) -> Result<bytes::Bytes, Error> {
         if !self.is_bearer() {
             // A `mac` or `pop` token sent as a bearer token would be refused at best, and
             // misused at worst: it needs a proof the SDK does not compute.
@@ -203,15 +215,11 @@ impl Token {
                 "the token has no access token: request a resource scope (an API scope or the client ID)".into(),
             )
         })?;
-        // Built as bytes and handed over without another copy: this runs on every request.
         let secret = access.expose_secret().as_bytes();
-        let mut bytes = Vec::with_capacity(7 + secret.len());
+        let mut bytes = Zeroizing::new(Vec::with_capacity(7 + secret.len()));
         bytes.extend_from_slice(b"Bearer ");
         bytes.extend_from_slice(secret);
-        let mut value = HeaderValue::try_from(bytes)
-            .map_err(|_| Error::UnusableToken("the access token has characters a header cannot carry".into()))?;
-        value.set_sensitive(true);
-        Ok(value)
+        Ok(bytes::Bytes::from_owner(HeaderBytes(bytes)))
     }
 
     /// Whether the expiry is known and has passed.
@@ -233,5 +241,14 @@ impl fmt::Debug for Token {
             .field("granted_scope", &t.granted_scope)
             .field("expires_in", &self.expires_in())
             .finish_non_exhaustive()
+    }
+}
+
+/// The bytes of [`Token::authorization_bytes`]: zeroized when dropped.
+struct HeaderBytes(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for HeaderBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
