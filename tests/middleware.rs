@@ -290,6 +290,9 @@ async fn plain_helper_gives_a_sensitive_bearer_header() {
     assert!(header.is_sensitive());
     assert!(header.to_str().unwrap().starts_with("Bearer eyJ"));
     assert!(!format!("{header:?}").contains("eyJ"));
+    // Built once per token: later calls share the first one's bytes rather than copy them.
+    let again = source.authorization_header().await.unwrap();
+    assert_eq!(again.as_bytes().as_ptr(), header.as_bytes().as_ptr());
 }
 
 /// Issue 10, item 7: an API that keeps answering 401 does not drain the token endpoint. The
@@ -438,4 +441,43 @@ async fn a_401_after_a_redirect_is_returned_not_replayed() {
         .map(|r| r.url.path().to_owned())
         .collect();
     assert_eq!(paths, ["/start", "/final"]);
+}
+
+/// The replay after a 401 carries the extensions the caller gave the request, to the layers
+/// after `BearerAuth` (it sends a copy: the first attempt had the caller's own).
+#[tokio::test]
+async fn the_replay_carries_the_callers_extensions() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag(&'static str);
+    struct Record(Arc<Mutex<Vec<Option<Tag>>>>);
+    #[async_trait::async_trait]
+    impl Middleware for Record {
+        async fn handle(
+            &self,
+            request: reqwest::Request,
+            extensions: &mut http::Extensions,
+            next: reqwest_middleware::Next<'_>,
+        ) -> reqwest_middleware::Result<reqwest::Response> {
+            self.0.lock().unwrap().push(extensions.get::<Tag>().cloned());
+            next.run(request, extensions).await
+        }
+    }
+    let tags = Arc::new(Mutex::new(Vec::new()));
+    let s = setup_with(Some(Arc::new(Record(Arc::clone(&tags))))).await;
+    s.http.get(s.api_server.uri()).send().await.unwrap();
+    let stale = s.api.seen()[0].clone().unwrap();
+    s.api.rejected.lock().unwrap().insert(stale);
+    let response = s
+        .http
+        .get(s.api_server.uri())
+        .with_extension(Tag("order-7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        *tags.lock().unwrap(),
+        [None, Some(Tag("order-7")), Some(Tag("order-7"))],
+        "the first request had no tag; the second and its replay had the caller's"
+    );
 }

@@ -1,14 +1,14 @@
 //! What the two bearer layers (`BearerAuth` for reqwest-middleware, `BearerLayer` for tower)
-//! share: which provider serves a request, the hosts a token may go to, and the header value
-//! built once per token. Each layer keeps only its client's plumbing: how to send, how to
-//! replay.
+//! share: which provider serves a request, the hosts a token may go to, and the token with its
+//! header value (built once per token, by the token). Each layer keeps only its client's
+//! plumbing: how to send, how to replay.
 
 use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
-use super::provider::{HeaderCache, TokenProvider};
+use super::provider::TokenProvider;
 use crate::cache::TokenCache;
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -39,7 +39,6 @@ pub(crate) struct BearerConfig {
     provider: Arc<dyn TokenProvider>,
     provider_for: Option<Arc<ProviderFor>>,
     allow_list: AllowList,
-    headers: HeaderCache<HeaderValue>,
 }
 
 impl BearerConfig {
@@ -48,7 +47,6 @@ impl BearerConfig {
             provider,
             provider_for,
             allow_list: AllowList::default(),
-            headers: HeaderCache::default(),
         }
     }
 
@@ -98,7 +96,7 @@ impl BearerConfig {
             return hit;
         }
         let token = provider.token().await?;
-        let header = self.headers.get_or_build(&token, Token::authorization_header)?;
+        let header = token.authorization_header()?;
         Ok((token, header))
     }
 
@@ -107,10 +105,6 @@ impl BearerConfig {
     #[inline]
     pub(crate) fn cached_bearer(&self, provider: &dyn TokenProvider) -> Option<Result<(Token, HeaderValue)>> {
         let token = provider.cached()?;
-        Some(
-            self.headers
-                .get_or_build(&token, Token::authorization_header)
-                .map(|header| (token, header)),
-        )
+        Some(token.authorization_header().map(|header| (token, header)))
     }
 }

@@ -3,10 +3,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 use std::sync::Arc;
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 use arc_swap::ArcSwapOption;
 
 use crate::cache::TokenSource;
@@ -67,13 +67,14 @@ impl TokenProvider for TokenSource {
     }
 }
 
-/// The header value of the last token an integration sent: built once per token rather than
-/// once per request (building one copies and validates the whole token); clones share its
-/// bytes. `V` is the header type of the integration (`HeaderValue`, tonic's `MetadataValue`).
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+/// The metadata value of the last token the tonic interceptor sent: built once per token
+/// rather than once per request (building one copies and validates the whole token); clones
+/// share its bytes. (A `HeaderValue` is kept by the token itself: see
+/// [`Token::authorization_header`].)
+#[cfg(feature = "tonic")]
 pub(crate) struct HeaderCache<V>(ArcSwapOption<(Token, V)>);
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 impl<V: Clone> HeaderCache<V> {
     /// `token`'s header value: the cached one if `token` is the last token seen, otherwise
     /// `build`'s, which is then kept.
@@ -89,7 +90,7 @@ impl<V: Clone> HeaderCache<V> {
     }
 }
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 impl<V> Default for HeaderCache<V> {
     fn default() -> Self {
         Self(ArcSwapOption::empty())
@@ -97,14 +98,14 @@ impl<V> Default for HeaderCache<V> {
 }
 
 /// A configuration copy starts with an empty cache (it fills on the first request).
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 impl<V> Clone for HeaderCache<V> {
     fn clone(&self) -> Self {
         Self::default()
     }
 }
 
-#[cfg(any(feature = "reqwest-middleware", feature = "tower", feature = "tonic"))]
+#[cfg(feature = "tonic")]
 impl<V> std::fmt::Debug for HeaderCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HeaderCache")

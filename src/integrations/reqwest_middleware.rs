@@ -6,7 +6,11 @@
 //! through `BearerAuth` and picks up the current token (a retry after a long back-off may
 //! need a refreshed one). `BearerAuth` handles 401s itself; a retry policy should not retry them.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::future::Future;
+use std::hash::BuildHasher as _;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::Extensions;
@@ -15,13 +19,14 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::allow_list::{TokenScopes, Verdict};
-use super::bearer::BearerConfig;
+use super::bearer::{BearerConfig, Chosen};
 use super::provider::TokenProvider;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::Error;
 use crate::scope::Scopes;
 use crate::secret::Password;
+use crate::token::Token;
 
 /// Attaches `Authorization: Bearer …` (marked sensitive) to requests for allowed hosts.
 ///
@@ -50,6 +55,9 @@ use crate::secret::Password;
 #[derive(Clone)]
 pub struct BearerAuth {
     inner: Arc<BearerConfig>,
+    /// Keys the URL hash a bodiless request is remembered by for a replay: random, so that
+    /// nobody can make up a redirect target that hashes like the URL it redirects from.
+    url_keys: RandomState,
 }
 
 impl BearerAuth {
@@ -89,6 +97,7 @@ impl BearerAuth {
     fn build(config: BearerConfig) -> Self {
         Self {
             inner: Arc::new(config),
+            url_keys: RandomState::new(),
         }
     }
 
@@ -128,60 +137,73 @@ impl fmt::Debug for BearerAuth {
 /// 401. A request without a body is kept as its parts (method, headers, version, timeout)
 /// and a hash of its URL: the 401's own URL is replayed when it hashes the same, i.e. when
 /// no redirect intervened (a redirected 401 is returned, not replayed). About a fifth of
-/// `Request::try_clone`'s cost.
-enum Replay {
+/// `Request::try_clone`'s cost. The replay carries the request's extensions as they were
+/// when it reached `BearerAuth` (a copy: the first attempt holds the caller's until it
+/// completes).
+struct Replay {
+    request: Kept,
+    extensions: Extensions,
+}
+
+enum Kept {
     Parts {
         method: reqwest::Method,
         url_hash: u64,
-        headers: reqwest::header::HeaderMap,
+        /// Boxed, and only when there are any: most requests have none before this layer.
+        headers: Option<Box<reqwest::header::HeaderMap>>,
         version: reqwest::Version,
         timeout: Option<std::time::Duration>,
     },
-    Whole(Request),
-}
-
-fn url_hash(url: &reqwest::Url) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(url.as_str())
+    /// Boxed: a request is large, and this is kept in every request's future.
+    Whole(Box<Request>),
 }
 
 impl Replay {
     /// `None` when the body cannot be cloned (a stream).
-    fn of(request: &Request) -> Option<Self> {
-        if request.body().is_none() {
-            return Some(Self::Parts {
+    fn of(request: &Request, extensions: &Extensions, url_keys: &RandomState) -> Option<Self> {
+        let kept = if request.body().is_none() {
+            let headers = request.headers();
+            Kept::Parts {
                 method: request.method().clone(),
-                url_hash: url_hash(request.url()),
-                headers: request.headers().clone(),
+                url_hash: url_keys.hash_one(request.url().as_str()),
+                headers: (!headers.is_empty()).then(|| Box::new(headers.clone())),
                 version: request.version(),
                 timeout: request.timeout().copied(),
-            });
-        }
-        request.try_clone().map(Self::Whole)
+            }
+        } else {
+            Kept::Whole(Box::new(request.try_clone()?))
+        };
+        Some(Self {
+            request: kept,
+            extensions: extensions.clone(),
+        })
     }
 
-    /// The request to send again; `None` when the 401 came from elsewhere than the request
-    /// went (a redirect).
-    fn into_request(self, answered_from: &reqwest::Url) -> Option<Request> {
-        match self {
-            Self::Whole(request) => Some(request),
-            Self::Parts {
+    /// The request to send again and its extensions; `None` when the 401 came from
+    /// elsewhere than the request went (a redirect).
+    fn into_request(self, answered_from: &reqwest::Url, url_keys: &RandomState) -> Option<(Request, Extensions)> {
+        let request = match self.request {
+            Kept::Whole(request) => *request,
+            Kept::Parts {
                 method,
-                url_hash: hash,
+                url_hash,
                 headers,
                 version,
                 timeout,
             } => {
-                if url_hash(answered_from) != hash {
+                if url_keys.hash_one(answered_from.as_str()) != url_hash {
                     return None;
                 }
                 let mut request = Request::new(method, answered_from.clone());
-                *request.headers_mut() = headers;
+                if let Some(headers) = headers {
+                    *request.headers_mut() = *headers;
+                }
                 *request.version_mut() = version;
                 *request.timeout_mut() = timeout;
-                Some(request)
+                request
             }
-        }
+        };
+        Some((request, self.extensions))
     }
 }
 
@@ -198,48 +220,107 @@ fn bearer_challenge(response: &Response) -> (Option<String>, Option<String>) {
     (param("error"), param("error_description"))
 }
 
-#[async_trait::async_trait]
+/// What `Middleware::handle` returns (`reqwest_middleware` does not name the type).
+type HandleFuture<'a> = Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
+
+// Written out rather than with `#[async_trait]`: a request for a cached token does all its
+// work before any future exists, a request to a host that is not allowed gets the next
+// layer's future as it is, and the future that is boxed holds only what a 401 needs (an
+// `async fn` would also keep the request twice).
 impl Middleware for BearerAuth {
-    async fn handle(
-        &self,
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
         mut request: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
+        extensions: &'life1 mut Extensions,
+        next: Next<'life2>,
+    ) -> HandleFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
         let url = request.url();
-        let verdict = self
+        let verdict = match self
             .inner
             .check(url.scheme(), url.host_str(), url.port_or_known_default())
-            .map_err(middleware_error)?;
+        {
+            Ok(verdict) => verdict,
+            Err(error) => return failed(error),
+        };
         if verdict == Verdict::Skip {
             tracing::debug!(
                 host = url.host_str(),
                 "host not allowed for the bearer token: sending without it"
             );
-            return next.run(request, extensions).await;
+            return next.run(request, extensions);
         }
-        let chosen = self
-            .inner
-            .provider(
-                extensions.get::<TokenScopes>(),
-                "BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
-            )
-            .map_err(middleware_error)?;
-        let source = chosen.get();
-        // Misses and replays are boxed: inline, their futures would make every request's
-        // state machine (which async_trait moves into a box) several times larger.
-        let (token, header) = match self.inner.cached_bearer(source) {
-            Some(hit) => hit,
-            None => Box::pin(self.inner.bearer(source)).await,
+        let chosen = match self.inner.provider(
+            extensions.get::<TokenScopes>(),
+            "BearerAuth::client_credentials or BearerAuth::password, not BearerAuth::new",
+        ) {
+            Ok(chosen) => chosen,
+            Err(error) => return failed(error),
+        };
+        match self.inner.cached_bearer(chosen.get()) {
+            Some(Ok((token, header))) => {
+                let retry = Replay::of(&request, extensions, &self.url_keys);
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let sent = next.clone().run(request, extensions);
+                Box::pin(self.after_sending(sent, retry, chosen, token, next))
+            }
+            Some(Err(error)) => failed(error),
+            None => Box::pin(async move {
+                let (token, header) = self.inner.bearer(chosen.get()).await.map_err(middleware_error)?;
+                let retry = Replay::of(&request, extensions, &self.url_keys);
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let sent = next.clone().run(request, extensions);
+                self.after_sending(sent, retry, chosen, token, next).await
+            }),
         }
-        .map_err(middleware_error)?;
-        let retry = Replay::of(&request);
-        request.headers_mut().insert(AUTHORIZATION, header);
+    }
+}
 
-        let response = next.clone().run(request, extensions).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+impl BearerAuth {
+    /// Waits for the response to a request that carried `token`; on a 401, see
+    /// [`Self::after_unauthorized`].
+    // Not an `async fn`: one keeps each argument twice (the argument and its binding in the
+    // body), in a future boxed on every request.
+    #[allow(clippy::manual_async_fn)]
+    fn after_sending<'a>(
+        &'a self,
+        sent: HandleFuture<'a>,
+        retry: Option<Replay>,
+        chosen: Chosen<'a>,
+        token: Token,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        async move {
+            let response = sent.await?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            // Boxed: inline, this rare path would make every request's future several
+            // times larger.
+            Box::pin(self.after_unauthorized(response, retry, chosen.get(), &token, next)).await
         }
+    }
+}
+
+fn failed<'a>(error: Error) -> HandleFuture<'a> {
+    Box::pin(std::future::ready(Err(middleware_error(error))))
+}
+
+impl BearerAuth {
+    /// The API answered 401 to `token`: refresh and replay once, if that can help.
+    async fn after_unauthorized(
+        &self,
+        response: Response,
+        retry: Option<Replay>,
+        source: &dyn TokenProvider,
+        token: &Token,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         let (error, description) = bearer_challenge(&response);
         let Some(retry) = retry else {
             tracing::warn!(
@@ -254,7 +335,7 @@ impl Middleware for BearerAuth {
             ?description,
             "API answered 401: refreshing the token and retrying once"
         );
-        if !source.rejected(&token) {
+        if !source.rejected(token) {
             // A rejection forced a refresh moments ago: this token is fresh, so the API
             // refuses it for another reason. Another refresh would only drain the token
             // endpoint; the 401 goes to the caller.
@@ -265,14 +346,13 @@ impl Middleware for BearerAuth {
             );
             return Ok(response);
         }
-        let answered_from = response.url().clone();
-        let Some(mut retry) = retry.into_request(&answered_from) else {
+        let Some((mut retry, mut extensions)) = retry.into_request(response.url(), &self.url_keys) else {
             tracing::warn!(?error, ?description, "API answered 401 after a redirect: returning it");
             return Ok(response);
         };
-        let (_, header) = Box::pin(self.inner.bearer(source)).await.map_err(middleware_error)?;
+        let (_, header) = self.inner.bearer(source).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
-        next.run(retry, extensions).await
+        next.run(retry, &mut extensions).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! (b2c-protocol §5).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderValue;
@@ -55,6 +55,9 @@ struct TokenInner {
     expires_at: Option<Instant>,
     expires_on: Option<SystemTime>,
     refresh_token_expires_on: Option<SystemTime>,
+    /// [`Token::authorization_header`], built on first use: the bearer layers send it with
+    /// every request, and building it copies and checks the whole token.
+    authorization: OnceLock<HeaderValue>,
 }
 
 impl Token {
@@ -88,6 +91,7 @@ impl Token {
             expires_at: now.checked_add(remaining.min(MAX_LIFETIME)),
             expires_on: Some(expires),
             refresh_token_expires_on,
+            authorization: OnceLock::new(),
         }))
     }
 
@@ -184,17 +188,23 @@ impl Token {
 
     /// `Bearer {access token}` as a header value marked sensitive (hidden from `Debug` and
     /// from HTTP/2 header compression), for callers who add the header themselves:
-    /// `request.header(AUTHORIZATION, token.authorization_header()?)`.
+    /// `request.header(AUTHORIZATION, token.authorization_header()?)`. Built once per token;
+    /// every call after the first returns a clone that shares its bytes, so it is cheap to
+    /// call per request.
     ///
     /// # Errors
     /// [`Error::UnusableToken`] if the token is not a bearer token (`token_type` other than
     /// `Bearer`), has no access token (only `openid`/`offline_access` were requested) or its
     /// characters cannot go in a header.
     pub fn authorization_header(&self) -> Result<HeaderValue, Error> {
+        if let Some(value) = self.0.authorization.get() {
+            return Ok(value.clone());
+        }
         let mut value = HeaderValue::from_maybe_shared(self.authorization_bytes()?)
             .map_err(|_| Error::UnusableToken("the access token has characters a header cannot carry".into()))?;
         value.set_sensitive(true);
-        Ok(value)
+        // Two first calls at once may both build it: one value is kept, the other dropped.
+        Ok(self.0.authorization.get_or_init(|| value).clone())
     }
 
     /// `Bearer {access token}` in a buffer that is zeroized when the last value sharing it is

@@ -78,6 +78,7 @@ pub(crate) fn parse_token_response(
         expires_at: lifetime.and_then(|l| sent.instant.checked_add(l)),
         expires_on: lifetime.and_then(|l| sent.system.checked_add(l)),
         refresh_token_expires_on: refresh_lifetime.and_then(|l| sent.system.checked_add(l)),
+        authorization: std::sync::OnceLock::new(),
     })))
 }
 
