@@ -1,5 +1,6 @@
 //! A loopback GET through `BearerAuth` vs plain reqwest with the same fixed header, in the
-//! same run against the same server.
+//! same run against the same server; then each layer's own cost without the network (a last
+//! layer answers at once), where nanoseconds are not lost in a round trip's noise.
 //!
 //! Run: `cargo bench --bench middleware`. Figures and the machine are in docs/benchmarks.md.
 
@@ -25,6 +26,22 @@ impl reqwest_middleware::Middleware for PassThrough {
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         next.run(request, extensions).await
+    }
+}
+
+/// The last layer, answering at once: what is left to time is the layers before it.
+struct Answer;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Answer {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        _: &mut http::Extensions,
+        _: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        std::hint::black_box(&request);
+        Ok(reqwest::Response::from(http::Response::new("ok")))
     }
 }
 
@@ -111,8 +128,8 @@ impl Clients {
 
 /// Paired rounds, a multiple of the number of variants so that each runs at each position
 /// equally often.
-const ROUNDS: usize = 48;
-const CALLS_PER_ROUND: usize = 200;
+const ROUNDS: usize = 200;
+const CALLS_PER_ROUND: usize = 1000;
 
 fn loopback_get(c: &mut Criterion) {
     // One thread for client and server alike: the least scheduling noise on a 2-core machine.
@@ -120,7 +137,7 @@ fn loopback_get(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (tenant, clients) = runtime.block_on(async {
+    let (tenant, clients, no_network) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
         let api = start_api().await;
         let client = tenant
@@ -137,6 +154,14 @@ fn loopback_get(c: &mut Criterion) {
             .unwrap();
         let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());
         let layered = || reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
+        let no_network = Clients {
+            plain: reqwest::Client::new(),
+            no_layer: layered().with(Answer).build(),
+            pass_through: layered().with(PassThrough).with(Answer).build(),
+            bearer_auth: layered().with(auth.clone()).with(Answer).build(),
+            header: header.clone(),
+            url: format!("http://{api}/orders"),
+        };
         let clients = Clients {
             plain: reqwest::Client::new(),
             no_layer: layered().build(),
@@ -145,14 +170,8 @@ fn loopback_get(c: &mut Criterion) {
             header,
             url: format!("http://{api}/orders"),
         };
-        (tenant, clients)
+        (tenant, clients, no_network)
     });
-
-    let mut group = c.benchmark_group("loopback_get");
-    for variant in Variant::ALL {
-        group.bench_function(variant.name(), |b| b.to_async(&runtime).iter(|| clients.get(variant)));
-    }
-    group.finish();
 
     // Paired rounds: each round times the same number of calls every way back to back, so
     // drift in machine speed affects both sides of each ratio alike; the order rotates from
@@ -186,6 +205,42 @@ fn loopback_get(c: &mut Criterion) {
             ratios[ratios.len() - 1]
         );
     }
+    // Each layer's own cost: the same requests answered by a last layer without any I/O.
+    // Paired rounds again; the difference from the no-layer client, in ns per request.
+    let mut extra: Vec<Vec<f64>> = vec![Vec::new(); Variant::ALL.len()];
+    runtime.block_on(async {
+        const CALLS: usize = 10_000;
+        for round in 0..ROUNDS {
+            let mut times = [0.0; Variant::ALL.len()];
+            for step in 1..Variant::ALL.len() {
+                let i = 1 + (round + step) % (Variant::ALL.len() - 1);
+                let start = std::time::Instant::now();
+                for _ in 0..CALLS {
+                    no_network.get(Variant::ALL[i]).await;
+                }
+                times[i] = start.elapsed().as_secs_f64() * 1e9 / CALLS as f64;
+            }
+            for (i, time) in times.iter().enumerate().skip(2) {
+                extra[i].push(time - times[1]);
+            }
+        }
+    });
+    for (variant, extra) in Variant::ALL.into_iter().zip(&mut extra).skip(2) {
+        extra.sort_by(f64::total_cmp);
+        println!(
+            "without the network, {} costs {:.0} ns per request more than {} (median of {ROUNDS} paired rounds)",
+            variant.name(),
+            extra[extra.len() / 2],
+            Variant::NoLayer.name()
+        );
+    }
+
+    let mut group = c.benchmark_group("loopback_get");
+    for variant in Variant::ALL {
+        group.bench_function(variant.name(), |b| b.to_async(&runtime).iter(|| clients.get(variant)));
+    }
+    group.finish();
+
     assert_eq!(
         tenant.total_token_requests(),
         1,
