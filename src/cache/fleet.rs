@@ -42,7 +42,7 @@ impl Entry {
         state: &mut RefreshState,
         credential: &Arc<Credential>,
     ) -> Result<Token> {
-        let (Some(store), Some(key)) = (self.shared.store.clone(), self.store_key) else {
+        let (Some(store), Some(key)) = (self.shared.store.clone(), self.store_key.as_deref().copied()) else {
             let result = self.fetch(state, credential).await;
             return self.finish(state, credential, result).await;
         };

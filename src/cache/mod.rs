@@ -248,7 +248,7 @@ impl TokenCache {
         let entry = Arc::new(Entry::new(key, Arc::clone(shared)));
         index.entries.insert(Keyed(Arc::clone(&entry)));
         if let Some(store_key) = &entry.store_key {
-            index.by_store_key.insert(*store_key, Arc::clone(&entry));
+            index.by_store_key.insert(**store_key, Arc::clone(&entry));
         }
         index.ring.push(Arc::clone(&entry));
         TokenSource::new(entry, credential)

@@ -100,8 +100,9 @@ pub(super) struct RefreshState {
 
 pub(super) struct Entry {
     pub(super) key: CacheKey,
-    /// The key as the store knows it, when there is a store.
-    pub(super) store_key: Option<StoreKey>,
+    /// The key as the store knows it, when there is a store. Boxed: a `u128` inline would
+    /// cost every entry 32 bytes (and align it to 16) in caches without a store.
+    pub(super) store_key: Option<Box<StoreKey>>,
     pub(super) shared: Arc<Shared>,
     pub(super) current: ArcSwapOption<Installed>,
     /// CLOCK reference bit for eviction.
@@ -125,7 +126,10 @@ pub(super) struct Entry {
 impl Entry {
     pub(super) fn new(key: CacheKey, shared: Arc<Shared>) -> Self {
         Self {
-            store_key: shared.store.as_ref().map(|_| shared.namespace.store_key(&key)),
+            store_key: shared
+                .store
+                .as_ref()
+                .map(|_| Box::new(shared.namespace.store_key(&key))),
             key,
             shared,
             current: ArcSwapOption::empty(),

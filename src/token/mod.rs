@@ -45,9 +45,9 @@ struct TokenInner {
     access_token: Option<AccessToken>,
     id_token: Option<IdToken>,
     refresh_token: Option<RefreshToken>,
+    token_type: TokenType,
     // Boxed strings, not `String`s: a cached token keeps these for its lifetime, and a
     // `Box<str>` is a word shorter and never over-allocated.
-    token_type: Box<str>,
     requested_scopes: Scopes,
     granted_scope: Option<Box<str>>,
     resource: Option<Box<str>>,
@@ -83,7 +83,7 @@ impl Token {
             access_token: access_token.map(AccessToken::new),
             id_token: id_token.map(IdToken::new),
             refresh_token: refresh_token.map(RefreshToken::new),
-            token_type: token_type.into(),
+            token_type: TokenType::new(token_type),
             requested_scopes,
             granted_scope: granted_scope.map(Into::into),
             resource: resource.map(Into::into),
@@ -123,13 +123,13 @@ impl Token {
     /// The token type as sent, e.g. `Bearer`.
     #[must_use]
     pub fn token_type(&self) -> &str {
-        &self.0.token_type
+        self.0.token_type.as_str()
     }
 
     /// Whether the token type is `Bearer` (compared case-insensitively: `bearer` occurs).
     #[must_use]
     pub fn is_bearer(&self) -> bool {
-        self.0.token_type.eq_ignore_ascii_case("bearer")
+        self.0.token_type.as_str().eq_ignore_ascii_case("bearer")
     }
 
     /// The scopes that were requested. Use these, not [`Token::granted_scope`], to decide
@@ -246,7 +246,7 @@ impl fmt::Debug for Token {
             .field("access_token", &t.access_token)
             .field("id_token", &t.id_token)
             .field("refresh_token", &t.refresh_token)
-            .field("token_type", &t.token_type)
+            .field("token_type", &t.token_type.as_str())
             .field("scopes", &t.requested_scopes)
             .field("granted_scope", &t.granted_scope)
             .field("expires_in", &self.expires_in())
@@ -260,5 +260,18 @@ struct HeaderBytes(Zeroizing<Vec<u8>>);
 impl AsRef<[u8]> for HeaderBytes {
     fn as_ref(&self) -> &[u8] {
         &self.0
+    }
+}
+
+/// A token's `token_type` as sent, without an allocation for the usual `Bearer`.
+pub(crate) struct TokenType(Option<Box<str>>);
+
+impl TokenType {
+    pub(crate) fn new(sent: String) -> Self {
+        Self((sent != "Bearer").then(|| sent.into()))
+    }
+
+    fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("Bearer")
     }
 }

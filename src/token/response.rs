@@ -70,7 +70,7 @@ pub(crate) fn parse_token_response(
         access_token,
         id_token,
         refresh_token,
-        token_type: token_type.into(),
+        token_type: super::TokenType::new(token_type),
         requested_scopes,
         granted_scope: string_field(&map, "scope").ok().flatten().map(Into::into),
         resource: string_field(&map, "resource").ok().flatten().map(Into::into),
