@@ -481,3 +481,33 @@ async fn the_replay_carries_the_callers_extensions() {
         "the first request had no tag; the second and its replay had the caller's"
     );
 }
+
+/// A 401 to a request whose body cannot be replayed (a stream) is returned, and the refused
+/// token is still dropped: the next request fetches a fresh one instead of sending the
+/// refused token again (as `BearerLayer` does).
+#[tokio::test]
+async fn a_401_to_a_streamed_body_drops_the_refused_token() {
+    let s = setup().await;
+    s.http.get(s.api_server.uri()).send().await.unwrap();
+    let stale = s.api.seen()[0].clone().unwrap();
+    s.api.rejected.lock().unwrap().insert(stale.clone());
+    let response = s
+        .http
+        .post(s.api_server.uri())
+        .body(reqwest::Body::wrap(String::from("order 7")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "a stream is not replayed");
+    let response = s.http.get(s.api_server.uri()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = s.api.seen();
+    assert_eq!(seen.len(), 3, "the GET after the 401 needed no replay");
+    assert_eq!(seen[1].as_deref(), Some(stale.as_str()));
+    assert_ne!(
+        seen[2].as_deref(),
+        Some(stale.as_str()),
+        "the refused token was sent again"
+    );
+    assert_eq!(s.tenant.token_requests(GrantKind::ClientCredentials), 2);
+}

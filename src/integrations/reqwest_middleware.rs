@@ -328,6 +328,9 @@ impl BearerAuth {
                 ?description,
                 "API answered 401; the request body cannot be replayed, returning it"
             );
+            // Still dropped: the next request fetches a fresh token instead of sending the
+            // refused one again.
+            source.rejected(token);
             return Ok(response);
         };
         tracing::info!(
