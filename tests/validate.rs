@@ -552,3 +552,31 @@ async fn the_layer_guards_a_tonic_server() {
         .await
         .expect("a valid token passes");
 }
+
+/// A dropped validator's background key refresh ends with it, instead of sleeping out its
+/// interval (a day by default) first: services that build validators as configuration
+/// changes would otherwise collect one idle task per validator.
+#[tokio::test]
+async fn dropping_the_validator_ends_its_background_refresh() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = alive();
+    let mut validators = Vec::new();
+    for _ in 0..10 {
+        let v = validator(&tenant).build().expect("validator");
+        v.validate(&tenant.mint(&claims(&tenant))).await.expect("valid");
+        validators.push(v);
+    }
+    assert!(
+        alive() >= before + 10,
+        "each validator refreshes its keys in the background"
+    );
+    drop(validators);
+    // Their connections close too; give every task a moment to see it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        alive() <= before,
+        "{before} tasks alive before the validators, {} after dropping them",
+        alive()
+    );
+}

@@ -81,7 +81,17 @@ struct Inner {
     refresh_interval: Duration,
     fetcher: Fetcher,
     seen: Seen,
-    background: OnceLock<()>,
+    /// The background refresh, stopped when the validator goes (it would otherwise sleep
+    /// out its interval, a day by default, before noticing).
+    background: OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.background.get() {
+            task.abort();
+        }
+    }
 }
 
 impl Validator {
@@ -249,7 +259,7 @@ impl Validator {
         self.0.background.get_or_init(|| {
             let weak: Weak<Inner> = Arc::downgrade(&self.0);
             let interval = self.0.refresh_interval;
-            runtime.spawn(async move {
+            let task = runtime.spawn(async move {
                 loop {
                     // Up to a tenth earlier, so that a fleet started together does not refresh together.
                     tokio::time::sleep(interval - crate::jitter::random_below(interval / 10)).await;
@@ -261,6 +271,7 @@ impl Validator {
                     }
                 }
             });
+            task.abort_handle()
         });
     }
 }
