@@ -529,3 +529,43 @@ async fn the_authority_flag_reaches_external_id_and_entra() {
         }
     }
 }
+
+/// Azure's own variables name the client and its secret when the B2C ones are not set, as
+/// in `ClientBuilder::from_env` (a workload identity webhook sets `AZURE_CLIENT_ID`); the B2C
+/// ones win when both are.
+#[tokio::test]
+async fn azure_client_variables_stand_in_for_the_b2c_ones() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
+    let scope = tenant.api_default_scope();
+    let azure = with(
+        &base,
+        &[
+            ("AZURE_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("AZURE_CLIENT_SECRET", defaults::CLIENT_SECRET),
+        ],
+    );
+    let run = b2c_token(&["client-credentials", "--scope", &scope], &azure, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("eyJ"));
+    let both = with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
+            ("AZURE_CLIENT_ID", "99999999-9999-9999-9999-999999999999"),
+            ("AZURE_CLIENT_SECRET", "not-this-one"),
+        ],
+    );
+    let run = b2c_token(&["client-credentials", "--scope", &scope], &both, None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sent = tenant.requests();
+    assert_eq!(sent.len(), 2);
+    for request in &sent {
+        assert_eq!(request.form_value("client_id"), Some(defaults::CONFIDENTIAL_CLIENT_ID));
+        assert_eq!(request.form_value("client_secret"), Some(defaults::CLIENT_SECRET));
+    }
+    let missing = b2c_token(&["client-credentials", "--scope", &scope], &with(&base, &[]), None).await;
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("AZURE_CLIENT_ID"), "{}", missing.stderr);
+}

@@ -8,7 +8,8 @@
 //!
 //! Secrets are never taken from the command line (where `ps` and shell history show them):
 //! the password, client secret and refresh token come from `B2C_PASSWORD`,
-//! `B2C_CLIENT_SECRET` and `B2C_REFRESH_TOKEN`, or from standard input.
+//! `B2C_CLIENT_SECRET` (or `AZURE_CLIENT_SECRET`) and `B2C_REFRESH_TOKEN`, or from standard
+//! input. `AZURE_CLIENT_ID` stands in for `B2C_CLIENT_ID`.
 //!
 //! Exit codes: 0 success, 2 usage or configuration, 3 the server rejected the request,
 //! 4 transport failure, throttling or an unexpected response.
@@ -35,7 +36,7 @@ struct Cli {
     #[command(flatten)]
     authority: AuthorityArgs,
 
-    /// Application (client) ID.
+    /// Application (client) ID (without it, AZURE_CLIENT_ID).
     #[arg(long, env = "B2C_CLIENT_ID", global = true)]
     client_id: Option<String>,
 
@@ -141,7 +142,8 @@ enum GrantCommand {
         #[arg(long)]
         confidential: bool,
     },
-    /// Client credentials: secret from B2C_CLIENT_SECRET or --client-secret-stdin.
+    /// Client credentials: secret from B2C_CLIENT_SECRET (or AZURE_CLIENT_SECRET) or
+    /// --client-secret-stdin.
     ClientCredentials {
         /// Read the client secret from the first line of standard input.
         #[arg(long)]
@@ -271,10 +273,13 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         None
     };
     let authority = authority(&cli.authority)?;
+    // Azure's variable as the library's `from_env` reads it: a workload identity webhook
+    // sets it.
     let client_id = cli
         .client_id
         .clone()
-        .ok_or_else(|| usage("--client-id (or B2C_CLIENT_ID) is required"))?;
+        .or_else(|| std::env::var("AZURE_CLIENT_ID").ok().filter(|id| !id.is_empty()))
+        .ok_or_else(|| usage("--client-id (or B2C_CLIENT_ID, or AZURE_CLIENT_ID) is required"))?;
     let scopes = match &cli.scope {
         Some(scope) => Scopes::parse(scope)?,
         None => Scopes::empty(),
@@ -290,9 +295,9 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             password_stdin,
             confidential,
         } => {
-            let password = secret("B2C_PASSWORD", *password_stdin, "password")?;
+            let password = secret(&["B2C_PASSWORD"], *password_stdin, "password")?;
             if *confidential {
-                let client_secret = secret("B2C_CLIENT_SECRET", false, "client secret")?;
+                let client_secret = secret(CLIENT_SECRET_VARIABLES, false, "client secret")?;
                 builder = builder.client_secret(client_secret).confidential_password_grant(true);
             }
             let client = builder.build()?;
@@ -306,7 +311,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             client_secret_stdin,
             basic_auth,
         } => {
-            let secret = secret("B2C_CLIENT_SECRET", *client_secret_stdin, "client secret")?;
+            let secret = secret(CLIENT_SECRET_VARIABLES, *client_secret_stdin, "client secret")?;
             let method = if *basic_auth {
                 ClientAuthentication::Basic
             } else {
@@ -323,8 +328,8 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             refresh_token_stdin,
             basic_auth,
         } => {
-            let refresh = secret("B2C_REFRESH_TOKEN", *refresh_token_stdin, "refresh token")?;
-            if let Some(secret) = std::env::var("B2C_CLIENT_SECRET").ok().filter(|s| !s.is_empty()) {
+            let refresh = secret(&["B2C_REFRESH_TOKEN"], *refresh_token_stdin, "refresh token")?;
+            if let Ok(secret) = secret(CLIENT_SECRET_VARIABLES, false, "client secret") {
                 builder = builder.client_secret(secret);
             }
             if *basic_auth {
@@ -448,7 +453,11 @@ fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
 const MAX_STDIN_SECRET: u64 = 64 * 1024;
 
 /// A secret from standard input (first line) or from an environment variable, never argv.
-fn secret(variable: &str, from_stdin: bool, what: &str) -> Result<String, Failure> {
+/// Where the client secret is read from, first set first (as `ClientBuilder::from_env`).
+const CLIENT_SECRET_VARIABLES: &[&str] = &["B2C_CLIENT_SECRET", "AZURE_CLIENT_SECRET"];
+
+/// A secret from standard input, or from the first of `variables` that is set.
+fn secret(variables: &[&str], from_stdin: bool, what: &str) -> Result<String, Failure> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -468,12 +477,16 @@ fn secret(variable: &str, from_stdin: bool, what: &str) -> Result<String, Failur
         }
         return Ok(value);
     }
-    std::env::var(variable).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-        usage(format!(
-            "set {variable} or pass --{}-stdin: secrets are never taken as arguments",
-            what.replace(' ', "-")
-        ))
-    })
+    variables
+        .iter()
+        .find_map(|variable| std::env::var(variable).ok().filter(|v| !v.is_empty()))
+        .ok_or_else(|| {
+            usage(format!(
+                "set {} or pass --{}-stdin: secrets are never taken as arguments",
+                variables.join(" or "),
+                what.replace(' ', "-")
+            ))
+        })
 }
 
 fn json(token: &Token) -> String {
