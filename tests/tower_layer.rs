@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use support::hostile::{response, HostileServer};
 use tower_layer::Layer as _;
+use tower_service::Service as _;
 
 /// An API that records the bearer tokens it sees and refuses the ones in `refused`.
 struct Api {
@@ -136,4 +137,67 @@ async fn a_body_that_cannot_be_cloned_is_not_replayed() {
     let refused = send(&mut service, request).await;
     assert_eq!(refused.status(), 401, "the 401 goes to the caller");
     assert_eq!(api.server.requests(), 1, "no replay of a body that cannot be cloned");
+}
+
+/// The replay after a 401 is the same request: its extensions too, which the services below
+/// the layer may read (a per-request setting, a tracing context).
+#[tokio::test]
+async fn the_replay_keeps_the_requests_extensions() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag(&'static str);
+
+    /// Answers 401 to the first token it sees and 200 to any other; records each request's tag.
+    #[derive(Clone)]
+    struct Recorder {
+        tags: Arc<Mutex<Vec<Option<Tag>>>>,
+        first_token: Arc<Mutex<Option<http::HeaderValue>>>,
+    }
+
+    impl tower_service::Service<http::Request<String>> for Recorder {
+        type Response = http::Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<String>) -> Self::Future {
+            self.tags
+                .lock()
+                .unwrap()
+                .push(request.extensions().get::<Tag>().cloned());
+            let token = request.headers().get(http::header::AUTHORIZATION).cloned();
+            let mut first = self.first_token.lock().unwrap();
+            let refused = first.is_none() || *first == token;
+            first.get_or_insert_with(|| token.unwrap());
+            let status = if refused { 401 } else { 200 };
+            let mut response = http::Response::new(String::new());
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            std::future::ready(Ok(response))
+        }
+    }
+
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::new();
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let recorder = Recorder {
+        tags: Arc::new(Mutex::new(Vec::new())),
+        first_token: Arc::new(Mutex::new(None)),
+    };
+    let mut service = BearerLayer::client_credentials(&cache, &support::daemon(&tenant), &scopes)
+        .allow_host("api.contoso.com")
+        .layer(recorder.clone());
+    let mut request = http::Request::get("https://api.contoso.com/orders")
+        .body(String::new())
+        .unwrap();
+    request.extensions_mut().insert(Tag("order-7"));
+    std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    let response = service.call(request).await.unwrap();
+    assert_eq!(response.status(), 200, "replayed with a fresh token");
+    assert_eq!(
+        *recorder.tags.lock().unwrap(),
+        [Some(Tag("order-7")), Some(Tag("order-7"))],
+        "the replay lost the request's extensions"
+    );
 }

@@ -195,6 +195,7 @@ where
                 *copy.uri_mut() = request.uri().clone();
                 *copy.version_mut() = request.version();
                 *copy.headers_mut() = request.headers().clone();
+                *copy.extensions_mut() = request.extensions().clone();
                 copy
             });
             request.headers_mut().insert(AUTHORIZATION, header);
