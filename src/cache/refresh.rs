@@ -89,13 +89,49 @@ pub(super) struct RefreshState {
     /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
     pub(super) fetch_generation: u64,
     last: Option<Outcome>,
+    /// Boxed, and only while there is any: most entries never fail, and inline it would
+    /// cost each of them 48 bytes.
+    trouble: Option<Box<Trouble>>,
+}
+
+/// What an entry remembers of failed or useless fetches.
+#[derive(Default)]
+struct Trouble {
     failures: Vec<Failure>,
     /// After a fetch returned a token living less than `MIN_FETCH_INTERVAL`: for which
     /// credential, until when, in which epoch the key does not ask again.
-    /// Boxed: rare, and inline it would cost every entry 32 bytes.
-    pub(super) short_lived: Option<Box<(u64, Instant, u64)>>,
+    short_lived: Option<(u64, Instant, u64)>,
     /// Wait before the next background retry; zero until a background refresh fails.
-    pub(super) backoff: Duration,
+    backoff: Duration,
+}
+
+impl RefreshState {
+    fn failures(&self) -> &[Failure] {
+        self.trouble.as_ref().map_or(&[], |trouble| &trouble.failures)
+    }
+
+    fn short_lived(&self) -> Option<(u64, Instant, u64)> {
+        self.trouble.as_ref().and_then(|trouble| trouble.short_lived)
+    }
+
+    fn trouble_mut(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_with(Box::default)
+    }
+
+    /// A fetch for `fingerprint` succeeded: forget its failures and the back-off, and
+    /// remember `short_lived` (or that there is none).
+    fn succeeded(&mut self, fingerprint: u64, short_lived: Option<(u64, Instant, u64)>) {
+        if self.trouble.is_none() && short_lived.is_none() {
+            return;
+        }
+        let trouble = self.trouble_mut();
+        trouble.failures.retain(|failure| failure.fingerprint != fingerprint);
+        trouble.backoff = Duration::ZERO;
+        trouble.short_lived = short_lived;
+        if trouble.failures.is_empty() && trouble.short_lived.is_none() {
+            self.trouble = None;
+        }
+    }
 }
 
 pub(super) struct Entry {
@@ -251,16 +287,14 @@ impl Entry {
         let now = Instant::now();
         let epoch = self.invalidations.load(Ordering::Acquire);
         let remembered = state
-            .failures
+            .failures()
             .iter()
             .find(|failure| failure.fingerprint == fingerprint && failure.epoch == epoch && now < failure.until);
         if let Some(failure) = remembered {
             return Err(failure.error.clone());
         }
         if let Some((_, next, _)) = state
-            .short_lived
-            .as_deref()
-            .copied()
+            .short_lived()
             .filter(|&(fp, _, short_epoch)| fp == fingerprint && short_epoch == epoch)
         {
             if now < next {
@@ -328,13 +362,13 @@ impl Entry {
         });
         match result {
             Ok(token) => {
-                state.failures.retain(|failure| failure.fingerprint != fingerprint);
-                state.backoff = Duration::ZERO;
                 let lifetime = token
                     .expires_at()
                     .map_or(UNKNOWN_LIFETIME, |at| at.saturating_duration_since(token.issued_at()));
-                state.short_lived =
-                    (lifetime < MIN_FETCH_INTERVAL).then(|| Box::new((fingerprint, now + MIN_FETCH_INTERVAL, epoch)));
+                state.succeeded(
+                    fingerprint,
+                    (lifetime < MIN_FETCH_INTERVAL).then_some((fingerprint, now + MIN_FETCH_INTERVAL, epoch)),
+                );
                 // The stored form (a copy of every secret) is made only when there is a store
                 // to save it to; without one, the version that compare-and-delete uses is moot.
                 let mut version = 0;
@@ -354,18 +388,18 @@ impl Entry {
                     Counters::add(&self.shared.counters.throttles);
                 }
                 let config = &self.shared.config;
-                let previous = state
-                    .failures
+                let failures = &mut state.trouble_mut().failures;
+                let previous = failures
                     .iter()
                     .position(|failure| failure.fingerprint == fingerprint && failure.epoch == epoch)
-                    .map(|at| state.failures.remove(at));
+                    .map(|at| failures.remove(at));
                 let backoff = previous.map_or(config.retry_backoff, |failure| {
                     failure.backoff.saturating_mul(2).min(config.max_backoff)
                 });
-                if state.failures.len() >= MAX_REMEMBERED_FAILURES {
-                    state.failures.remove(0);
+                if failures.len() >= MAX_REMEMBERED_FAILURES {
+                    failures.remove(0);
                 }
-                state.failures.push(Failure {
+                failures.push(Failure {
                     fingerprint,
                     epoch,
                     error: error.clone(),
@@ -443,12 +477,13 @@ impl Entry {
     /// token expires first, retire it at its expiry.
     pub(super) fn schedule_retry(self: &Arc<Self>, state: &mut RefreshState, generation: u64, error: &Error) {
         let config = &self.shared.config;
-        let backoff = if state.backoff.is_zero() {
+        let trouble = state.trouble_mut();
+        let backoff = if trouble.backoff.is_zero() {
             config.retry_backoff
         } else {
-            state.backoff
+            trouble.backoff
         };
-        state.backoff = backoff.saturating_mul(2).min(config.max_backoff);
+        trouble.backoff = backoff.saturating_mul(2).min(config.max_backoff);
         // The builder caps back-offs at a day, so this cannot overflow an Instant.
         let retry_at = Instant::now() + backoff + crate::jitter::random_below(backoff / 2);
         let Some(expires_at) = self
