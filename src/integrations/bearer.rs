@@ -88,23 +88,22 @@ impl BearerConfig {
             ))),
         }
     }
+}
 
-    /// A valid token from `provider` and its `Authorization` value: the cached token when
-    /// there is one (no allocation, no await), otherwise the provider's fetch.
-    pub(crate) async fn bearer(&self, provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
-        if let Some(hit) = self.cached_bearer(provider) {
-            return hit;
-        }
-        let token = provider.token().await?;
-        let header = token.authorization_header()?;
-        Ok((token, header))
+/// A valid token from `provider` and its `Authorization` value (which the token builds once):
+/// the cached token when there is one (no allocation, no await), otherwise the provider's fetch.
+pub(crate) async fn bearer(provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
+    if let Some(hit) = cached_bearer(provider) {
+        return hit;
     }
+    let token = provider.token().await?;
+    let header = token.authorization_header()?;
+    Ok((token, header))
+}
 
-    /// [`Self::bearer`]'s hit path, without a future: `None` when the provider has no valid
-    /// token cached.
-    #[inline]
-    pub(crate) fn cached_bearer(&self, provider: &dyn TokenProvider) -> Option<Result<(Token, HeaderValue)>> {
-        let token = provider.cached()?;
-        Some(token.authorization_header().map(|header| (token, header)))
-    }
+/// [`bearer`]'s hit path, without a future: `None` when the provider has no valid token cached.
+#[inline]
+pub(crate) fn cached_bearer(provider: &dyn TokenProvider) -> Option<Result<(Token, HeaderValue)>> {
+    let token = provider.cached()?;
+    Some(token.authorization_header().map(|header| (token, header)))
 }

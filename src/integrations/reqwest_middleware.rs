@@ -19,7 +19,7 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::allow_list::{TokenScopes, Verdict};
-use super::bearer::{BearerConfig, Chosen};
+use super::bearer::{bearer, cached_bearer, BearerConfig, Chosen};
 use super::provider::TokenProvider;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
@@ -230,7 +230,7 @@ type HandleFuture<'a> = Pin<Box<dyn Future<Output = reqwest_middleware::Result<R
 impl Middleware for BearerAuth {
     fn handle<'life0, 'life1, 'life2, 'async_trait>(
         &'life0 self,
-        mut request: Request,
+        request: Request,
         extensions: &'life1 mut Extensions,
         next: Next<'life2>,
     ) -> HandleFuture<'async_trait>
@@ -262,39 +262,36 @@ impl Middleware for BearerAuth {
             Ok(chosen) => chosen,
             Err(error) => return failed(error),
         };
-        match self.inner.cached_bearer(chosen.get()) {
-            Some(Ok((token, header))) => {
-                let retry = Replay::of(&request, extensions, &self.url_keys);
-                request.headers_mut().insert(AUTHORIZATION, header);
-                let sent = next.clone().run(request, extensions);
-                Box::pin(self.after_sending(sent, retry, chosen, token, next))
-            }
+        match cached_bearer(chosen.get()) {
+            Some(Ok((token, header))) => Box::pin(self.send(request, extensions, next, chosen, token, header)),
             Some(Err(error)) => failed(error),
             None => Box::pin(async move {
-                let (token, header) = self.inner.bearer(chosen.get()).await.map_err(middleware_error)?;
-                let retry = Replay::of(&request, extensions, &self.url_keys);
-                request.headers_mut().insert(AUTHORIZATION, header);
-                let sent = next.clone().run(request, extensions);
-                self.after_sending(sent, retry, chosen, token, next).await
+                let (token, header) = bearer(chosen.get()).await.map_err(middleware_error)?;
+                self.send(request, extensions, next, chosen, token, header).await
             }),
         }
     }
 }
 
 impl BearerAuth {
-    /// Waits for the response to a request that carried `token`; on a 401, see
-    /// [`Self::after_unauthorized`].
+    /// Sends `request` with `header` (`token`'s), keeping what a replay needs; on a 401, see
+    /// [`Self::after_unauthorized`]. The request goes to the next layer here, before the
+    /// returned future exists, so that the future does not hold it.
     // Not an `async fn`: one keeps each argument twice (the argument and its binding in the
     // body), in a future boxed on every request.
     #[allow(clippy::manual_async_fn)]
-    fn after_sending<'a>(
+    fn send<'a>(
         &'a self,
-        sent: HandleFuture<'a>,
-        retry: Option<Replay>,
+        mut request: Request,
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
         chosen: Chosen<'a>,
         token: Token,
-        next: Next<'a>,
+        header: reqwest::header::HeaderValue,
     ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        let retry = Replay::of(&request, extensions, &self.url_keys);
+        request.headers_mut().insert(AUTHORIZATION, header);
+        let sent = next.clone().run(request, extensions);
         async move {
             let response = sent.await?;
             if response.status() != StatusCode::UNAUTHORIZED {
@@ -353,7 +350,7 @@ impl BearerAuth {
             tracing::warn!(?error, ?description, "API answered 401 after a redirect: returning it");
             return Ok(response);
         };
-        let (_, header) = self.inner.bearer(source).await.map_err(middleware_error)?;
+        let (_, header) = bearer(source).await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, &mut extensions).await
     }

@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 
 use super::allow_list::{TokenScopes, Verdict};
-use super::bearer::BearerConfig;
+use super::bearer::{bearer, BearerConfig};
 use super::provider::TokenProvider;
 use crate::cache::TokenCache;
 use crate::client::Client;
@@ -188,7 +188,7 @@ where
                 "BearerLayer::client_credentials, not BearerLayer::new",
             )?;
             let provider = chosen.get();
-            let (token, header) = config.bearer(provider).await?;
+            let (token, header) = bearer(provider).await?;
             let replay = request.body().try_clone().map(|body| {
                 let mut copy = Request::new(body);
                 *copy.method_mut() = request.method().clone();
@@ -215,7 +215,7 @@ where
                 return Ok(response);
             }
             tracing::info!("API answered 401: refreshing the token and retrying once");
-            let (_, header) = config.bearer(provider).await?;
+            let (_, header) = bearer(provider).await?;
             replay.headers_mut().insert(AUTHORIZATION, header);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await

@@ -46,9 +46,9 @@ struct TokenInner {
     id_token: Option<IdToken>,
     refresh_token: Option<RefreshToken>,
     token_type: TokenType,
+    requested_scopes: Scopes,
     // Boxed strings, not `String`s: a cached token keeps these for its lifetime, and a
     // `Box<str>` is a word shorter and never over-allocated.
-    requested_scopes: Scopes,
     granted_scope: Option<Box<str>>,
     resource: Option<Box<str>>,
     issued_at: Instant,
