@@ -164,7 +164,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // The ready service answers this request; a clone serves the replay (tower's usual
         // pattern: `poll_ready` was called on `self.inner`).
         let clone = self.inner.clone();
@@ -189,15 +189,11 @@ where
             )?;
             let provider = chosen.get();
             let (token, header) = bearer(provider).await?;
-            let replay = request.body().try_clone().map(|body| {
-                let mut copy = Request::new(body);
-                *copy.method_mut() = request.method().clone();
-                *copy.uri_mut() = request.uri().clone();
-                *copy.version_mut() = request.version();
-                *copy.headers_mut() = request.headers().clone();
-                *copy.extensions_mut() = request.extensions().clone();
-                copy
-            });
+            // The replay is the same request: its whole head (method, URI, version, headers,
+            // extensions) with a copy of the body, when the body can be copied.
+            let (head, body) = request.into_parts();
+            let replay = body.try_clone().map(|copy| Request::from_parts(head.clone(), copy));
+            let mut request = Request::from_parts(head, body);
             request.headers_mut().insert(AUTHORIZATION, header);
             let response = inner.call(request).await.map_err(Into::into)?;
             if response.status() != StatusCode::UNAUTHORIZED {
