@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use b2c_token::{Authority, Client, ClientAuthentication, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
 use base64::Engine as _;
 use support::hostile::{oauth_error, response, response_bytes, token, HostileServer, RawRequest, Reply};
+use support::trace::Captured;
 
 /// An Entra-shaped client secret (with `~`, `.`, `_`, `-`) and a password with a space and `!`.
 const SECRET: &str = "Xy78Q~kP3.aB_c9-ZzTqWe4";
@@ -105,33 +105,13 @@ fn echo(request: &RawRequest) -> Reply {
     response(400, &[("content-type", content_type.as_str())], &body)
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn client(server: &HostileServer, path: &str) -> b2c_token::ClientBuilder {
     Client::builder(Authority::from_token_url(&server.url(path)).unwrap(), CLIENT_ID).retry_policy(RetryPolicy::none())
 }
 
 #[tokio::test]
 async fn echoed_secrets_never_leak_in_any_encoding_or_channel() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
     // reqwest and hyper log through the `log` crate: capture that too.
     let _ = tracing_log::LogTracer::init();
     log::set_max_level(log::LevelFilter::Trace);
@@ -172,7 +152,7 @@ async fn echoed_secrets_never_leak_in_any_encoding_or_channel() {
         assert!(printed(error).contains("[REDACTED]"), "{error}");
         assert_clean("error output", &printed(error));
     }
-    assert_clean("TRACE logs", &String::from_utf8_lossy(&captured.0.lock().unwrap()));
+    assert_clean("TRACE logs", &captured.text());
 }
 
 #[tokio::test]
@@ -713,24 +693,14 @@ async fn echoed_client_assertions_never_leak() {
         }
     }
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
     let server = HostileServer::start(echo).await;
     let client = client(&server, "/token").client_assertion(Fixed).build().unwrap();
     let error = client
         .acquire_token_by_client_credentials(&Scopes::new(["api://x/.default"]).unwrap())
         .await
         .unwrap_err();
-    let outputs = [
-        printed(&error),
-        String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned(),
-    ];
+    let outputs = [printed(&error), captured.text()];
     for (channel, text) in ["error output", "TRACE logs"].iter().zip(&outputs) {
         let lower = text.to_ascii_lowercase();
         for encoded in encodings(ASSERTION) {

@@ -87,6 +87,16 @@ async fn setup_with(extra: Option<Arc<dyn Middleware>>) -> Setup {
     }
 }
 
+impl Setup {
+    /// Sends one GET, then makes the API refuse the token it carried: that token, now stale.
+    async fn refuse_first_token(&self) -> String {
+        self.http.get(self.api_server.uri()).send().await.unwrap();
+        let stale = self.api.seen()[0].clone().unwrap();
+        self.api.rejected.lock().unwrap().insert(stale.clone());
+        stale
+    }
+}
+
 async fn setup() -> Setup {
     setup_with(None).await
 }
@@ -118,9 +128,7 @@ async fn attaches_the_cached_token_without_refetching() {
 #[tokio::test]
 async fn a_stale_token_gets_one_refresh_and_one_retry() {
     let s = setup().await;
-    s.http.get(s.api_server.uri()).send().await.unwrap();
-    let stale = s.api.seen()[0].clone().unwrap();
-    s.api.rejected.lock().unwrap().insert(stale.clone());
+    let stale = s.refuse_first_token().await;
 
     let response = s.http.post(s.api_server.uri()).body("payload").send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -389,9 +397,7 @@ async fn a_user_defined_provider_drives_bearer_auth() {
 #[tokio::test]
 async fn a_bodiless_request_is_replayed_whole() {
     let s = setup().await;
-    s.http.get(s.api_server.uri()).send().await.unwrap();
-    let stale = s.api.seen()[0].clone().unwrap();
-    s.api.rejected.lock().unwrap().insert(stale.clone());
+    let stale = s.refuse_first_token().await;
     let response = s
         .http
         .delete(format!("{}/orders/7?force=true", s.api_server.uri()))
@@ -464,9 +470,7 @@ async fn the_replay_carries_the_callers_extensions() {
     }
     let tags = Arc::new(Mutex::new(Vec::new()));
     let s = setup_with(Some(Arc::new(Record(Arc::clone(&tags))))).await;
-    s.http.get(s.api_server.uri()).send().await.unwrap();
-    let stale = s.api.seen()[0].clone().unwrap();
-    s.api.rejected.lock().unwrap().insert(stale);
+    s.refuse_first_token().await;
     let response = s
         .http
         .get(s.api_server.uri())
@@ -488,9 +492,7 @@ async fn the_replay_carries_the_callers_extensions() {
 #[tokio::test]
 async fn a_401_to_a_streamed_body_drops_the_refused_token() {
     let s = setup().await;
-    s.http.get(s.api_server.uri()).send().await.unwrap();
-    let stale = s.api.seen()[0].clone().unwrap();
-    s.api.rejected.lock().unwrap().insert(stale.clone());
+    let stale = s.refuse_first_token().await;
     let response = s
         .http
         .post(s.api_server.uri())

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use b2c_token::{Authority, ClientSecret, Password, RefreshToken, Scopes};
+use support::trace::Captured;
 use support::*;
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,19 +17,6 @@ const REFRESH: &str = "refresh-token-DO-NOT-LEAK";
 const ACCESS: &str = "access-token-DO-NOT-LEAK";
 const SECRETS: [&str; 4] = [PASSWORD, CLIENT_SECRET, REFRESH, ACCESS];
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn assert_clean(what: &str, text: &str) {
     for secret in SECRETS {
         assert!(!text.contains(secret), "{what} leaks {secret}: {text}");
@@ -40,14 +25,7 @@ fn assert_clean(what: &str, text: &str) {
 
 #[tokio::test]
 async fn no_secret_in_debug_display_errors_or_trace_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     let server = MockServer::start().await;
     let success = format!(
@@ -129,7 +107,7 @@ async fn no_secret_in_debug_display_errors_or_trace_logs() {
         assert_clean(what, text);
     }
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("b2c_token.request"),
         "TRACE capture saw the request spans: {logs}"

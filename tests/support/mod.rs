@@ -4,6 +4,7 @@
 pub mod hostile;
 pub mod redis;
 pub mod replay_store;
+pub mod trace;
 
 use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
 use wiremock::matchers::{method, path};
