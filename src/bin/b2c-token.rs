@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
     let client_id = cli
         .client_id
         .clone()
-        .or_else(|| std::env::var("AZURE_CLIENT_ID").ok().filter(|id| !id.is_empty()))
+        .or_else(|| var("AZURE_CLIENT_ID"))
         .ok_or_else(|| usage("--client-id (or B2C_CLIENT_ID, or AZURE_CLIENT_ID) is required"))?;
     let scopes = match &cli.scope {
         Some(scope) => Scopes::parse(scope)?,
@@ -378,7 +378,6 @@ fn is_b64token(token: &str) -> bool {
 /// A flag beats any variable; `--token-url` or `B2C_TOKEN_URL` is used as given unless
 /// `--tenant`/`--policy` flags ask for a B2C authority.
 fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
-    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
     if let Some(url) = &args.token_url {
         return Ok(Authority::from_token_url(url)?);
     }
@@ -452,11 +451,16 @@ fn authority(args: &AuthorityArgs) -> Result<Authority, Failure> {
 /// or huge input must not eat memory.
 const MAX_STDIN_SECRET: u64 = 64 * 1024;
 
-/// A secret from standard input (first line) or from an environment variable, never argv.
+/// A setting's variable, unless unset or blank.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
 /// Where the client secret is read from, first set first (as `ClientBuilder::from_env`).
 const CLIENT_SECRET_VARIABLES: &[&str] = &["B2C_CLIENT_SECRET", "AZURE_CLIENT_SECRET"];
 
-/// A secret from standard input, or from the first of `variables` that is set.
+/// A secret from standard input (first line) or from the first of `variables` that is set,
+/// never argv.
 fn secret(variables: &[&str], from_stdin: bool, what: &str) -> Result<String, Failure> {
     if from_stdin {
         let mut line = String::new();
