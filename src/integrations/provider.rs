@@ -3,11 +3,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-#[cfg(feature = "tonic")]
-use std::sync::Arc;
-
-#[cfg(feature = "tonic")]
-use arc_swap::ArcSwapOption;
 
 use crate::cache::TokenSource;
 use crate::error::Result;
@@ -64,50 +59,5 @@ impl TokenProvider for TokenSource {
 
     fn rejected(&self, token: &Token) -> bool {
         self.invalidate_if_current(token)
-    }
-}
-
-/// The metadata value of the last token the tonic interceptor sent: built once per token
-/// rather than once per request (building one copies and validates the whole token); clones
-/// share its bytes. (A `HeaderValue` is kept by the token itself: see
-/// [`Token::authorization_header`].)
-#[cfg(feature = "tonic")]
-pub(crate) struct HeaderCache<V>(ArcSwapOption<(Token, V)>);
-
-#[cfg(feature = "tonic")]
-impl<V: Clone> HeaderCache<V> {
-    /// `token`'s header value: the cached one if `token` is the last token seen, otherwise
-    /// `build`'s, which is then kept.
-    pub(crate) fn get_or_build<E>(&self, token: &Token, build: impl FnOnce(&Token) -> Result<V, E>) -> Result<V, E> {
-        if let Some((cached, value)) = self.0.load().as_deref() {
-            if cached.same_as(token) {
-                return Ok(value.clone());
-            }
-        }
-        let value = build(token)?;
-        self.0.store(Some(Arc::new((token.clone(), value.clone()))));
-        Ok(value)
-    }
-}
-
-#[cfg(feature = "tonic")]
-impl<V> Default for HeaderCache<V> {
-    fn default() -> Self {
-        Self(ArcSwapOption::empty())
-    }
-}
-
-/// A configuration copy starts with an empty cache (it fills on the first request).
-#[cfg(feature = "tonic")]
-impl<V> Clone for HeaderCache<V> {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-#[cfg(feature = "tonic")]
-impl<V> std::fmt::Debug for HeaderCache<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HeaderCache")
     }
 }

@@ -13,8 +13,11 @@ use std::sync::Arc;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
-use super::provider::{HeaderCache, TokenProvider};
+use arc_swap::ArcSwapOption;
+
+use super::provider::TokenProvider;
 use crate::error::Result;
+use crate::token::Token;
 
 /// A `tonic::service::Interceptor` adding `authorization: Bearer …` (marked sensitive).
 ///
@@ -29,7 +32,7 @@ use crate::error::Result;
 pub struct BearerInterceptor {
     provider: Arc<dyn TokenProvider>,
     /// The metadata value of the last token seen: built once per token, not once per call.
-    header: Arc<HeaderCache<MetadataValue<Ascii>>>,
+    header: Arc<MetadataCache>,
 }
 
 impl BearerInterceptor {
@@ -38,7 +41,7 @@ impl BearerInterceptor {
     pub fn new(provider: impl TokenProvider) -> Self {
         Self {
             provider: Arc::new(provider),
-            header: Arc::new(HeaderCache::default()),
+            header: Arc::new(MetadataCache::default()),
         }
     }
 
@@ -60,6 +63,31 @@ impl BearerInterceptor {
                 }
             });
         }
+    }
+}
+
+/// The metadata value of the last token sent: built once per token rather than once per call
+/// (building one copies and validates the whole token); clones share its bytes. (A
+/// `HeaderValue` is kept by the token itself: see [`Token::authorization_header`].)
+#[derive(Default)]
+struct MetadataCache(ArcSwapOption<(Token, MetadataValue<Ascii>)>);
+
+impl MetadataCache {
+    /// `token`'s value: the cached one if `token` is the last token seen, otherwise
+    /// `build`'s, which is then kept.
+    fn get_or_build(
+        &self,
+        token: &Token,
+        build: impl FnOnce(&Token) -> Result<MetadataValue<Ascii>, Status>,
+    ) -> Result<MetadataValue<Ascii>, Status> {
+        if let Some((cached, value)) = self.0.load().as_deref() {
+            if cached.same_as(token) {
+                return Ok(value.clone());
+            }
+        }
+        let value = build(token)?;
+        self.0.store(Some(Arc::new((token.clone(), value.clone()))));
+        Ok(value)
     }
 }
 
