@@ -18,35 +18,33 @@ const OTHER_KEY: [u8; 32] = *b"fedcba9876543210fedcba9876543210";
 const NAMESPACE: &[u8] = b"fleet-namespace-secret";
 
 async fn store(redis: &RedisServer, key: [u8; 32]) -> Arc<RedisStore> {
-    Arc::new(
-        RedisStore::builder(&redis.url(), key)
-            .namespace_secret(NAMESPACE)
-            .build()
-            .await
-            .unwrap(),
-    )
+    Arc::new(store_builder(redis, key).build().await.unwrap())
+}
+
+fn store_builder(redis: &RedisServer, key: [u8; 32]) -> b2c_token::RedisStoreBuilder {
+    RedisStore::builder(&redis.url(), key).namespace_secret(NAMESPACE)
+}
+
+/// One replica: its own cache and its own Redis connections.
+async fn replica(redis: &RedisServer) -> TokenCache {
+    replica_on(store(redis, KEY).await)
 }
 
 /// A replica whose Redis calls may take up to a second: for tests of what replicas do with a
 /// working store, on a machine loaded enough (all tests at once on 2 cores) that the default
 /// 100 ms would sometimes pass for an outage, and the replica would rightly go it alone.
 async fn patient_replica(redis: &RedisServer) -> TokenCache {
-    let store = RedisStore::builder(&redis.url(), KEY)
-        .namespace_secret(NAMESPACE)
+    let store = store_builder(redis, KEY)
         .timeout(Duration::from_secs(1))
         .build()
         .await
         .unwrap();
-    TokenCache::builder()
-        .store(Arc::new(store))
-        .store_lock_ttl(Duration::from_secs(2))
-        .build()
+    replica_on(Arc::new(store))
 }
 
-/// One replica: its own cache and its own Redis connections.
-async fn replica(redis: &RedisServer) -> TokenCache {
+fn replica_on(store: Arc<RedisStore>) -> TokenCache {
     TokenCache::builder()
-        .store(store(redis, KEY).await)
+        .store(store)
         .store_lock_ttl(Duration::from_secs(2))
         .build()
 }
