@@ -569,3 +569,43 @@ async fn azure_client_variables_stand_in_for_the_b2c_ones() {
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("AZURE_CLIENT_ID"), "{}", missing.stderr);
 }
+
+/// The binary runs under valgrind (people profile and leak-check their daemons with it):
+/// the cache reads the clock on every hit, and a clock read that goes straight to the
+/// kernel's vDSO crashed valgrind's process, which maps no vDSO. A cached client-credentials
+/// token (the cache installs it, reading the clock) under memcheck: exit 0, no error.
+#[tokio::test]
+async fn the_cli_runs_under_valgrind() {
+    assert!(
+        std::process::Command::new("valgrind").arg("--version").output().is_ok(),
+        "valgrind is needed for this test (.ci/run installs it)"
+    );
+    let tenant = FakeTenant::start().await.unwrap();
+    let dir = cache_dir("valgrind");
+    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
+    let scope = tenant.api_default_scope();
+    let dir_text = dir.to_str().unwrap().to_owned();
+    let mut command = Command::new("valgrind");
+    command
+        .args(["--error-exitcode=99", "--quiet", env!("CARGO_BIN_EXE_b2c-token"), "client-credentials"])
+        .env_clear()
+        .stdin(Stdio::null());
+    for (name, value) in with(
+        &base,
+        &[
+            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
+            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
+            ("B2C_SCOPE", &scope),
+            ("B2C_TOKEN_CACHE", "1"),
+            ("B2C_TOKEN_CACHE_DIR", &dir_text),
+        ],
+    ) {
+        command.env(name, value);
+    }
+    let output = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "under valgrind: {stderr}");
+    assert!(String::from_utf8(output.stdout).unwrap().starts_with("eyJ"));
+    assert_eq!(tenant.total_token_requests(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
