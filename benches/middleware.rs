@@ -2,7 +2,8 @@
 //! same run against the same server; then each layer's own cost without the network (a last
 //! layer answers at once), where nanoseconds are not lost in a round trip's noise.
 //!
-//! Run: `cargo bench --bench middleware`. Figures and the machine are in docs/benchmarks.md.
+//! Run: `cargo bench --bench middleware` (`PAIRED_ONLY=1` skips criterion's own timing at the
+//! end, for repeated runs). Figures and the machine are in docs/benchmarks.md.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -235,11 +236,13 @@ fn loopback_get(c: &mut Criterion) {
         );
     }
 
-    let mut group = c.benchmark_group("loopback_get");
-    for variant in Variant::ALL {
-        group.bench_function(variant.name(), |b| b.to_async(&runtime).iter(|| clients.get(variant)));
+    if std::env::var_os("PAIRED_ONLY").is_none() {
+        let mut group = c.benchmark_group("loopback_get");
+        for variant in Variant::ALL {
+            group.bench_function(variant.name(), |b| b.to_async(&runtime).iter(|| clients.get(variant)));
+        }
+        group.finish();
     }
-    group.finish();
 
     assert_eq!(
         tenant.total_token_requests(),

@@ -134,13 +134,13 @@ impl RefreshState {
     }
 }
 
+// `repr(C)`, hot fields first: a hit reads `current`, the two bits and `shared` (for the hit
+// counter), and they share a cache line instead of falling wherever the compiler puts them
+// (after a network round trip, each line a hit touches is likely a miss).
+#[repr(C)]
 pub(super) struct Entry {
-    pub(super) key: CacheKey,
-    /// The key as the store knows it, when there is a store. Boxed: a `u128` inline would
-    /// cost every entry 32 bytes (and align it to 16) in caches without a store.
-    pub(super) store_key: Option<Box<StoreKey>>,
-    pub(super) shared: Arc<Shared>,
     pub(super) current: ArcSwapOption<Installed>,
+    pub(super) shared: Arc<Shared>,
     /// CLOCK reference bit for eviction.
     pub(super) referenced: AtomicBool,
     /// Read since the last refresh: only such entries are refreshed ahead of expiry.
@@ -151,6 +151,10 @@ pub(super) struct Entry {
     pub(super) token_generation: AtomicU64,
     /// Bumped by `invalidate`: failures remembered before it are forgotten.
     pub(super) invalidations: AtomicU64,
+    pub(super) key: CacheKey,
+    /// The key as the store knows it, when there is a store. Boxed: a `u128` inline would
+    /// cost every entry 32 bytes (and align it to 16) in caches without a store.
+    pub(super) store_key: Option<Box<StoreKey>>,
     /// The credential that earned the current token: background refreshes use it.
     pub(super) credential: Mutex<Option<Arc<Credential>>>,
     /// When an API's rejection last forced a refresh (see `invalidate_rejected`).

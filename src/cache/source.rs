@@ -15,18 +15,17 @@ use super::store::{BoxFuture, CacheKey};
 use crate::error::{Error, Result};
 use crate::token::Token;
 
-/// A handle on one cached, self-refreshing token. Cheap to clone (one `Arc`); `Send + Sync`.
+/// A handle on one cached, self-refreshing token. Cheap to clone (two `Arc`s); `Send + Sync`.
 ///
 /// A source is bound to the credential it was made with (the password, or the client's
 /// secret): it is served only tokens that credential earned.
+// The entry and the fingerprint are held here, not behind one more `Arc`: a hit follows
+// this handle straight to the entry, one memory load fewer on every hit (after a network
+// round trip, each such load is likely a cache miss: see benches/middleware.rs).
 #[derive(Clone)]
 pub struct TokenSource {
-    inner: Arc<SourceInner>,
-}
-
-struct SourceInner {
     entry: Arc<Entry>,
-    /// Copied out of `credential` so that a hit reads it from this cache line.
+    /// Copied out of `credential` so that a hit does not read the credential.
     fingerprint: u64,
     credential: Arc<Credential>,
 }
@@ -34,11 +33,9 @@ struct SourceInner {
 impl TokenSource {
     pub(super) fn new(entry: Arc<Entry>, credential: Credential) -> Self {
         Self {
-            inner: Arc::new(SourceInner {
-                entry,
-                fingerprint: credential.fingerprint,
-                credential: Arc::new(credential),
-            }),
+            entry,
+            fingerprint: credential.fingerprint,
+            credential: Arc::new(credential),
         }
     }
 
@@ -67,7 +64,7 @@ impl TokenSource {
     #[inline(never)]
     #[cold]
     fn fetch_boxed(&self) -> BoxFuture<'_, Result<Token>> {
-        Box::pin(self.inner.entry.acquire(&self.inner.credential))
+        Box::pin(self.entry.acquire(&self.credential))
     }
 
     /// Runs `f` on the cached token, if it can be served now, without cloning it: no
@@ -79,8 +76,7 @@ impl TokenSource {
     /// suspended, whether or not the cache's background task has run.
     #[inline]
     pub fn with_cached<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
-        let inner = &*self.inner;
-        let entry = &*inner.entry;
+        let entry = &*self.entry;
         // CLOCK reference bit and the "read since refresh" bit: read first so that hits on
         // a hot key do not keep writing the cache line.
         if !entry.referenced.load(Ordering::Relaxed) {
@@ -89,7 +85,7 @@ impl TokenSource {
         if !entry.read.load(Ordering::Relaxed) {
             entry.read.store(true, Ordering::Relaxed);
         }
-        let served = entry.with_servable(inner.fingerprint, f);
+        let served = entry.with_servable(self.fingerprint, f);
         if served.is_some() {
             entry.shared.counters.hit();
         }
@@ -121,28 +117,28 @@ impl TokenSource {
     /// default), the fresh token is kept and the answer is `false`: the API refuses it for
     /// some other reason, and refreshing again would only drain the token endpoint.
     pub fn invalidate_if_current(&self, rejected: &Token) -> bool {
-        let entry = &self.inner.entry;
+        let entry = &self.entry;
         entry.invalidate_rejected(rejected, entry.shared.config.rejection_cooldown)
     }
 
     /// The key this source serves.
     #[must_use]
     pub fn key(&self) -> &CacheKey {
-        &self.inner.entry.key
+        &self.entry.key
     }
 }
 
 impl TokenSource {
     /// Whether a token would be served now, without touching the CLOCK bits.
     fn with_servable_peek(&self) -> bool {
-        self.inner.entry.with_servable(self.inner.fingerprint, |_| ()).is_some()
+        self.entry.with_servable(self.fingerprint, |_| ()).is_some()
     }
 }
 
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
-            .field("key", &self.inner.entry.key)
+            .field("key", &self.entry.key)
             .field("cached", &self.with_servable_peek())
             .finish()
     }

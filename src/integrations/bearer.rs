@@ -9,7 +9,7 @@ use reqwest::header::HeaderValue;
 
 use super::allow_list::{AllowList, TokenScopes, Verdict};
 use super::provider::TokenProvider;
-use crate::cache::TokenCache;
+use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
@@ -18,31 +18,64 @@ use crate::token::Token;
 /// Chooses the provider for one request: another scope set asks the cache for its source.
 pub(crate) type ProviderFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send + Sync;
 
+/// A layer's own provider. A cache's source is held as it is, not as a trait object: its
+/// hit path is inlined into the layer's and one pointer fewer is followed per request
+/// (after a network round trip each is likely a cache miss: see benches/middleware.rs).
+#[derive(Clone)]
+pub(crate) enum Provider {
+    Source(TokenSource),
+    Custom(Arc<dyn TokenProvider>),
+}
+
 /// The provider [`BearerConfig::provider`] chose for one request.
 pub(crate) enum Chosen<'a> {
-    Own(&'a dyn TokenProvider),
+    Source(&'a TokenSource),
+    Custom(&'a dyn TokenProvider),
     ForScopes(Arc<dyn TokenProvider>),
 }
 
 impl Chosen<'_> {
     pub(crate) fn get(&self) -> &dyn TokenProvider {
         match self {
-            Self::Own(provider) => *provider,
+            Self::Source(source) => *source,
+            Self::Custom(provider) => *provider,
             Self::ForScopes(provider) => &**provider,
         }
+    }
+
+    /// A valid token and its `Authorization` value (which the token builds once): the cached
+    /// token when there is one (no allocation, no await), otherwise the provider's fetch.
+    pub(crate) async fn bearer(&self) -> Result<(Token, HeaderValue)> {
+        if let Some(hit) = self.cached_bearer() {
+            return hit;
+        }
+        let token = self.get().token().await?;
+        let header = token.authorization_header()?;
+        Ok((token, header))
+    }
+
+    /// [`Chosen::bearer`]'s hit path, without a future: `None` when the provider has no valid
+    /// token cached.
+    #[inline]
+    pub(crate) fn cached_bearer(&self) -> Option<Result<(Token, HeaderValue)>> {
+        let token = match self {
+            Self::Source(source) => source.cached(),
+            other => other.get().cached(),
+        }?;
+        Some(token.authorization_header().map(|header| (token, header)))
     }
 }
 
 /// One bearer layer's configuration.
 #[derive(Clone)]
 pub(crate) struct BearerConfig {
-    provider: Arc<dyn TokenProvider>,
+    provider: Provider,
     provider_for: Option<Arc<ProviderFor>>,
     allow_list: AllowList,
 }
 
 impl BearerConfig {
-    pub(crate) fn new(provider: Arc<dyn TokenProvider>, provider_for: Option<Arc<ProviderFor>>) -> Self {
+    pub(crate) fn new(provider: Provider, provider_for: Option<Arc<ProviderFor>>) -> Self {
         Self {
             provider,
             provider_for,
@@ -53,9 +86,9 @@ impl BearerConfig {
     /// The client-credentials source for `scopes`, and for a request's own scopes.
     pub(crate) fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
         let (cache, client) = (cache.clone(), client.clone());
-        let source = Arc::new(cache.client_credentials(&client, scopes));
+        let source = cache.client_credentials(&client, scopes);
         Self::new(
-            source,
+            Provider::Source(source),
             Some(Arc::new(move |scopes| {
                 Arc::new(cache.client_credentials(&client, scopes))
             })),
@@ -81,29 +114,14 @@ impl BearerConfig {
     /// error when this one does not.
     pub(crate) fn provider(&self, scopes: Option<&TokenScopes>, constructors: &str) -> Result<Chosen<'_>> {
         match (scopes, &self.provider_for) {
-            (None, _) => Ok(Chosen::Own(&*self.provider)),
+            (None, _) => Ok(match &self.provider {
+                Provider::Source(source) => Chosen::Source(source),
+                Provider::Custom(provider) => Chosen::Custom(&**provider),
+            }),
             (Some(TokenScopes(scopes)), Some(provider_for)) => Ok(Chosen::ForScopes(provider_for(scopes))),
             (Some(_), None) => Err(Error::RequestNotSent(format!(
                 "per-request TokenScopes need {constructors}"
             ))),
         }
     }
-}
-
-/// A valid token from `provider` and its `Authorization` value (which the token builds once):
-/// the cached token when there is one (no allocation, no await), otherwise the provider's fetch.
-pub(crate) async fn bearer(provider: &dyn TokenProvider) -> Result<(Token, HeaderValue)> {
-    if let Some(hit) = cached_bearer(provider) {
-        return hit;
-    }
-    let token = provider.token().await?;
-    let header = token.authorization_header()?;
-    Ok((token, header))
-}
-
-/// [`bearer`]'s hit path, without a future: `None` when the provider has no valid token cached.
-#[inline]
-pub(crate) fn cached_bearer(provider: &dyn TokenProvider) -> Option<Result<(Token, HeaderValue)>> {
-    let token = provider.cached()?;
-    Some(token.authorization_header().map(|header| (token, header)))
 }

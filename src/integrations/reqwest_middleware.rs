@@ -19,7 +19,7 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::allow_list::{TokenScopes, Verdict};
-use super::bearer::{bearer, cached_bearer, BearerConfig, Chosen};
+use super::bearer::{BearerConfig, Chosen, Provider};
 use super::provider::TokenProvider;
 use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
@@ -65,13 +65,13 @@ impl BearerAuth {
     /// [`BearerAuth::client_credentials`] or [`BearerAuth::password`] instead.
     #[must_use]
     pub fn new(source: TokenSource) -> Self {
-        Self::build(BearerConfig::new(Arc::new(source), None))
+        Self::build(BearerConfig::new(Provider::Source(source), None))
     }
 
     /// Tokens from any [`TokenProvider`]: your own source, or a mock in your tests.
     #[must_use]
     pub fn from_provider(provider: impl TokenProvider) -> Self {
-        Self::build(BearerConfig::new(Arc::new(provider), None))
+        Self::build(BearerConfig::new(Provider::Custom(Arc::new(provider)), None))
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -87,7 +87,7 @@ impl BearerAuth {
             (cache.clone(), client.clone(), username.to_owned(), password.clone());
         let source = cache.password(&client, &username, &password, scopes);
         Self::build(BearerConfig::new(
-            Arc::new(source),
+            Provider::Source(source),
             Some(Arc::new(move |scopes| {
                 Arc::new(cache.password(&client, &username, &password, scopes))
             })),
@@ -262,11 +262,11 @@ impl Middleware for BearerAuth {
             Ok(chosen) => chosen,
             Err(error) => return failed(error),
         };
-        match cached_bearer(chosen.get()) {
+        match chosen.cached_bearer() {
             Some(Ok((token, header))) => Box::pin(self.send(request, extensions, next, chosen, token, header)),
             Some(Err(error)) => failed(error),
             None => Box::pin(async move {
-                let (token, header) = bearer(chosen.get()).await.map_err(middleware_error)?;
+                let (token, header) = chosen.bearer().await.map_err(middleware_error)?;
                 self.send(request, extensions, next, chosen, token, header).await
             }),
         }
@@ -299,7 +299,7 @@ impl BearerAuth {
             }
             // Boxed: inline, this rare path would make every request's future several
             // times larger.
-            Box::pin(self.after_unauthorized(response, retry, chosen.get(), &token, next)).await
+            Box::pin(self.after_unauthorized(response, retry, &chosen, &token, next)).await
         }
     }
 }
@@ -314,7 +314,7 @@ impl BearerAuth {
         &self,
         response: Response,
         retry: Option<Replay>,
-        source: &dyn TokenProvider,
+        chosen: &Chosen<'_>,
         token: &Token,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
@@ -327,7 +327,7 @@ impl BearerAuth {
             );
             // Still dropped: the next request fetches a fresh token instead of sending the
             // refused one again.
-            source.rejected(token);
+            chosen.get().rejected(token);
             return Ok(response);
         };
         tracing::info!(
@@ -335,7 +335,7 @@ impl BearerAuth {
             ?description,
             "API answered 401: refreshing the token and retrying once"
         );
-        if !source.rejected(token) {
+        if !chosen.get().rejected(token) {
             // A rejection forced a refresh moments ago: this token is fresh, so the API
             // refuses it for another reason. Another refresh would only drain the token
             // endpoint; the 401 goes to the caller.
@@ -350,7 +350,7 @@ impl BearerAuth {
             tracing::warn!(?error, ?description, "API answered 401 after a redirect: returning it");
             return Ok(response);
         };
-        let (_, header) = bearer(source).await.map_err(middleware_error)?;
+        let (_, header) = chosen.bearer().await.map_err(middleware_error)?;
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, &mut extensions).await
     }

@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 
 use super::allow_list::{TokenScopes, Verdict};
-use super::bearer::{bearer, BearerConfig};
+use super::bearer::{BearerConfig, Provider};
 use super::provider::TokenProvider;
 use crate::cache::TokenCache;
 use crate::client::Client;
@@ -83,7 +83,7 @@ impl BearerLayer {
     /// Tokens from any [`TokenProvider`] (a `TokenSource`, your own, a mock).
     #[must_use]
     pub fn new(provider: impl TokenProvider) -> Self {
-        Self::build(BearerConfig::new(Arc::new(provider), None))
+        Self::build(BearerConfig::new(Provider::Custom(Arc::new(provider)), None))
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -187,8 +187,7 @@ where
                 request.extensions().get::<TokenScopes>(),
                 "BearerLayer::client_credentials, not BearerLayer::new",
             )?;
-            let provider = chosen.get();
-            let (token, header) = bearer(provider).await?;
+            let (token, header) = chosen.bearer().await?;
             // The replay is the same request: its whole head (method, URI, version, headers,
             // extensions) with a copy of the body, when the body can be copied.
             let (head, body) = request.into_parts();
@@ -201,17 +200,17 @@ where
             }
             let Some(mut replay) = replay else {
                 tracing::warn!("API answered 401; the request body cannot be replayed, returning it");
-                provider.rejected(&token);
+                chosen.get().rejected(&token);
                 return Ok(response);
             };
-            if !provider.rejected(&token) {
+            if !chosen.get().rejected(&token) {
                 tracing::warn!(
                     "API answered 401 to a token fetched moments ago after another 401: not refreshing again"
                 );
                 return Ok(response);
             }
             tracing::info!("API answered 401: refreshing the token and retrying once");
-            let (_, header) = bearer(provider).await?;
+            let (_, header) = chosen.bearer().await?;
             replay.headers_mut().insert(AUTHORIZATION, header);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
