@@ -587,7 +587,12 @@ async fn the_cli_runs_under_valgrind() {
     let dir_text = dir.to_str().unwrap().to_owned();
     let mut command = Command::new("valgrind");
     command
-        .args(["--error-exitcode=99", "--quiet", env!("CARGO_BIN_EXE_b2c-token"), "client-credentials"])
+        .args([
+            "--error-exitcode=99",
+            "--quiet",
+            env!("CARGO_BIN_EXE_b2c-token"),
+            "client-credentials",
+        ])
         .env_clear()
         .stdin(Stdio::null());
     for (name, value) in with(
