@@ -68,8 +68,11 @@ pub(crate) fn parse_token_response(
     let refresh_lifetime = refresh_token_expires_in.map(Duration::from_secs);
     Ok(Token(Arc::new(TokenInner {
         access_token,
-        id_token,
-        refresh_token,
+        user: super::UserParts::boxed(
+            id_token,
+            refresh_token,
+            refresh_lifetime.and_then(|l| sent.system.checked_add(l)),
+        ),
         token_type: super::TokenType::new(token_type),
         requested_scopes,
         granted_scope: string_field(&map, "scope").ok().flatten().map(Into::into),
@@ -77,7 +80,6 @@ pub(crate) fn parse_token_response(
         issued_at: sent.instant,
         expires_at: lifetime.and_then(|l| sent.instant.checked_add(l)),
         expires_on: lifetime.and_then(|l| sent.system.checked_add(l)),
-        refresh_token_expires_on: refresh_lifetime.and_then(|l| sent.system.checked_add(l)),
         authorization: std::sync::OnceLock::new(),
     })))
 }
