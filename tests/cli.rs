@@ -18,8 +18,17 @@ struct Run {
 
 /// Runs the binary with a clean environment plus `env`, feeding `stdin`.
 async fn b2c_token(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_b2c-token"));
+    b2c_token_under(&[], args, env, stdin).await
+}
+
+/// [`b2c_token`] run by `wrapper` (a program and its arguments, e.g. valgrind) when not empty.
+async fn b2c_token_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let binary = env!("CARGO_BIN_EXE_b2c-token");
+    let (program, wrapper_args) = wrapper.split_first().map_or((binary, &[][..]), |(p, a)| (*p, a));
+    let mut command = Command::new(program);
     command
+        .args(wrapper_args)
+        .args(if wrapper.is_empty() { None } else { Some(binary) })
         .args(args)
         .env_clear()
         .stdin(Stdio::piped())
@@ -48,6 +57,19 @@ fn tenant_env(tenant: &FakeTenant, policy: &'static str) -> Vec<(&'static str, S
         ("B2C_POLICY", policy.to_owned()),
         ("B2C_DOMAIN", tenant.base_url().to_string()),
     ]
+}
+
+/// The variables of client-credentials runs that share the file cache in `dir`.
+fn file_cache_env(tenant: &FakeTenant, dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let mut env = tenant_env(tenant, defaults::SIGNIN_POLICY);
+    env.extend([
+        ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID.to_owned()),
+        ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET.to_owned()),
+        ("B2C_SCOPE", tenant.api_default_scope()),
+        ("B2C_TOKEN_CACHE", "1".to_owned()),
+        ("B2C_TOKEN_CACHE_DIR", dir.to_str().unwrap().to_owned()),
+    ]);
+    env
 }
 
 fn with<'a>(base: &'a [(&'static str, String)], more: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str)> {
@@ -359,19 +381,8 @@ fn cache_dir(name: &str) -> std::path::PathBuf {
 async fn the_file_cache_makes_parallel_runs_share_one_request() {
     let tenant = FakeTenant::start().await.unwrap();
     let dir = cache_dir("parallel");
-    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
-    let scope = tenant.api_default_scope();
-    let dir_text = dir.to_str().unwrap().to_owned();
-    let env: Vec<(&str, &str)> = with(
-        &base,
-        &[
-            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
-            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
-            ("B2C_SCOPE", &scope),
-            ("B2C_TOKEN_CACHE", "1"),
-            ("B2C_TOKEN_CACHE_DIR", &dir_text),
-        ],
-    );
+    let owned = file_cache_env(&tenant, &dir);
+    let env = with(&owned, &[]);
     let runs: Vec<_> = (0..20)
         .map(|_| b2c_token(&["client-credentials"], &env, None))
         .collect();
@@ -582,35 +593,16 @@ async fn the_cli_runs_under_valgrind() {
     );
     let tenant = FakeTenant::start().await.unwrap();
     let dir = cache_dir("valgrind");
-    let base = tenant_env(&tenant, defaults::SIGNIN_POLICY);
-    let scope = tenant.api_default_scope();
-    let dir_text = dir.to_str().unwrap().to_owned();
-    let mut command = Command::new("valgrind");
-    command
-        .args([
-            "--error-exitcode=99",
-            "--quiet",
-            env!("CARGO_BIN_EXE_b2c-token"),
-            "client-credentials",
-        ])
-        .env_clear()
-        .stdin(Stdio::null());
-    for (name, value) in with(
-        &base,
-        &[
-            ("B2C_CLIENT_ID", defaults::CONFIDENTIAL_CLIENT_ID),
-            ("B2C_CLIENT_SECRET", defaults::CLIENT_SECRET),
-            ("B2C_SCOPE", &scope),
-            ("B2C_TOKEN_CACHE", "1"),
-            ("B2C_TOKEN_CACHE_DIR", &dir_text),
-        ],
-    ) {
-        command.env(name, value);
-    }
-    let output = command.output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "under valgrind: {stderr}");
-    assert!(String::from_utf8(output.stdout).unwrap().starts_with("eyJ"));
+    let env = file_cache_env(&tenant, &dir);
+    let run = b2c_token_under(
+        &["valgrind", "--error-exitcode=99", "--quiet"],
+        &["client-credentials"],
+        &with(&env, &[]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "under valgrind: {}", run.stderr);
+    assert!(run.stdout.starts_with("eyJ"));
     assert_eq!(tenant.total_token_requests(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
