@@ -329,7 +329,8 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             basic_auth,
         } => {
             let refresh = secret(&["B2C_REFRESH_TOKEN"], *refresh_token_stdin, "refresh token")?;
-            if let Ok(secret) = secret(CLIENT_SECRET_VARIABLES, false, "client secret") {
+            // Optional here: a public client refreshes without one.
+            if let Some(secret) = secret_variable(CLIENT_SECRET_VARIABLES) {
                 builder = builder.client_secret(secret);
             }
             if *basic_auth {
@@ -481,16 +482,20 @@ fn secret(variables: &[&str], from_stdin: bool, what: &str) -> Result<String, Fa
         }
         return Ok(value);
     }
+    secret_variable(variables).ok_or_else(|| {
+        usage(format!(
+            "set {} or pass --{}-stdin: secrets are never taken as arguments",
+            variables.join(" or "),
+            what.replace(' ', "-")
+        ))
+    })
+}
+
+/// The first of `variables` that is set and not empty.
+fn secret_variable(variables: &[&str]) -> Option<String> {
     variables
         .iter()
         .find_map(|variable| std::env::var(variable).ok().filter(|v| !v.is_empty()))
-        .ok_or_else(|| {
-            usage(format!(
-                "set {} or pass --{}-stdin: secrets are never taken as arguments",
-                variables.join(" or "),
-                what.replace(' ', "-")
-            ))
-        })
 }
 
 fn json(token: &Token) -> String {
