@@ -302,13 +302,7 @@ impl BearerAuth {
             Box::pin(self.after_unauthorized(response, retry, &chosen, &token, next)).await
         }
     }
-}
 
-fn failed<'a>(error: Error) -> HandleFuture<'a> {
-    Box::pin(std::future::ready(Err(middleware_error(error))))
-}
-
-impl BearerAuth {
     /// The API answered 401 to `token`: refresh and replay once, if that can help.
     async fn after_unauthorized(
         &self,
@@ -354,6 +348,11 @@ impl BearerAuth {
         retry.headers_mut().insert(AUTHORIZATION, header);
         next.run(retry, &mut extensions).await
     }
+}
+
+/// A future failing at once with `error`.
+fn failed<'a>(error: Error) -> HandleFuture<'a> {
+    Box::pin(std::future::ready(Err(middleware_error(error))))
 }
 
 fn middleware_error(error: Error) -> reqwest_middleware::Error {
