@@ -3,7 +3,7 @@
 //! client-credentials tokens it never handles itself.
 //!
 //! ```text
-//! cargo run --example api
+//! cargo run --example api --features test-tenant,validate,axum,reqwest-middleware
 //! ```
 //!
 //! The API has two routes: `/reports` needs the `app.read` permission (granted to the daemon

@@ -2,8 +2,8 @@
 //! attached by `BearerAuth`. The token is refreshed in the background; the job never notices.
 //!
 //! ```text
-//! cargo run --example daemon                 # against the embedded fake tenant, 10 calls
-//! DAEMON_CALLS=30 cargo run --example daemon
+//! cargo run --example daemon --features test-tenant,reqwest-middleware                 # against the embedded fake tenant, 10 calls
+//! DAEMON_CALLS=30 cargo run --example daemon --features test-tenant,reqwest-middleware
 //! ```
 //!
 //! The fake tenant issues 4-second tokens here so that refreshes are visible: watch the token

@@ -2,7 +2,7 @@
 //! (benches/peers/run.sh points MSAL Python and msal-node at it).
 //!
 //! ```text
-//! cargo run --release --example fake_tenant -- [--tls] [--ca-file PATH] [--clients N] [--lifetime SECS]
+//! cargo run --release --example fake_tenant --features test-tenant -- [--tls] [--ca-file PATH] [--clients N] [--lifetime SECS]
 //! ```
 //!
 //! Prints one JSON line with the base URL, the CA file (with `--tls`), the tenant's names,

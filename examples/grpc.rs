@@ -1,7 +1,7 @@
 //! A gRPC client calling a protected gRPC service, both on loopback, with the bearer token from
 //! the cache attached by `BearerInterceptor` (no await on the call path).
 //!
-//! `cargo run --example grpc` (uses the embedded fake tenant; the server is tonic's health
+//! `cargo run --example grpc --features test-tenant,tonic` (uses the embedded fake tenant; the server is tonic's health
 //! service behind an interceptor that demands a bearer token).
 
 use std::error::Error;

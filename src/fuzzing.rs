@@ -19,8 +19,7 @@ pub fn response(bytes: &[u8]) {
         let _ = crate::error::b2c_code::B2cCode::parse(text);
         let _ = crate::error::aadsts::AadstsCode::parse(text);
         let _ = crate::token::jwt_exp(text);
-        let _ =
-            crate::client::retry::parse_retry_after(text, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let _ = crate::net::parse_retry_after(text, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         let _ = crate::scope::Scopes::parse(text);
     }
 }

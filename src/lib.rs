@@ -70,11 +70,13 @@
 mod authority;
 mod cache;
 mod client;
+mod clock;
 mod env;
 mod error;
 mod integrations;
 mod jitter;
 mod jws;
+mod net;
 mod scope;
 mod secret;
 mod sync;

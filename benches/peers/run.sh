@@ -29,7 +29,7 @@ python3 -m venv "$work/venv"
 (cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "@azure/msal-node@$MSAL_NODE_VERSION")
 
 echo "== building this crate's side (release)"
-cargo build -q --release --locked --features cli --bin b2c-token --example fake_tenant --example peer_workload
+cargo build -q --release --locked --features cli,test-tenant --bin b2c-token --example fake_tenant --example peer_workload
 
 # Three tenants: the main one (1,000 extra clients for the memory row), one issuing 303-second
 # tokens (MSAL renews 5 minutes early, so they are expired for MSAL 3 s after they arrive),

@@ -4,8 +4,8 @@
 use url::Url;
 
 use super::{kind_of, require_secure, Authority};
-use crate::client::transport::{document_string, get_json, Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::error::{Error, Result};
+use crate::net::{document_string, get_json, http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// What a discovery document says beyond the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Authority {
     /// when the document cannot be fetched or lacks `issuer`/`token_endpoint`.
     pub async fn discover(metadata_url: &str) -> Result<Self> {
         let url = parse_metadata_url(metadata_url)?;
-        let http = Transport::default_http_client(DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, &url, Vec::new(), false)?;
+        let http = http_client(DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, &url, Vec::new(), false)?;
         Self::discover_at(url, &http).await
     }
 

@@ -11,7 +11,6 @@
 //! callers keep getting the still-valid token, if anyone read the token since its last
 //! refresh. Nothing depends on that task for safety: expiry is checked on every hit.
 
-pub(crate) mod clock;
 mod file_store;
 mod fleet;
 #[cfg(feature = "redis")]

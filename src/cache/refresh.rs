@@ -1,7 +1,7 @@
 //! Keeping one entry's token fresh: the entry and its single flight, the credential binding
 //! and the failure memory.
 //!
-//! Promises kept here (each attacked by a test in `tests/cache_attacks.rs`):
+//! Promises kept here (each attacked by a test in `tests/it/cache_attacks.rs`):
 //! * a token is served only to a source whose credential (password, client secret) has the
 //!   same keyed fingerprint as the one that earned it; a mismatch is a miss that fetches with
 //!   the source's own credential and changes the entry only if that fetch succeeds;
@@ -18,12 +18,12 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
-use super::clock::Expiry;
 use super::schedule::{Action, Deadline};
 use super::shared::Shared;
 use super::stats::Counters;
 use super::store::{CacheKey, StoreKey, StoredToken};
 use crate::client::Client;
+use crate::clock::Expiry;
 use crate::error::{Error, Result};
 use crate::secret::{Password, RefreshToken};
 use crate::token::Token;

@@ -15,9 +15,10 @@ pub use self::grant::ClientAuthentication;
 use self::grant::{FormSettings, Grant};
 use self::lockout::{Flight, RejectedCredentials, MAX_PASSWORD_ATTEMPTS};
 use self::retry::{send_with_retries, RetryPolicy};
-use self::transport::{Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use self::transport::Transport;
 use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
+use crate::net::{http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::scope::Scopes;
 use crate::secret::{ClientSecret, Password, RefreshToken};
 use crate::token::Token;
@@ -450,7 +451,7 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => Transport::default_http_client(
+            None => http_client(
                 self.timeout,
                 self.connect_timeout,
                 self.authority.token_endpoint(),

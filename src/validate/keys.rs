@@ -20,8 +20,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::authority::require_secure;
-use crate::client::transport::{document_string, get_json, invalid_document_field};
 use crate::error::{Error, Result};
+use crate::net::{document_string, get_json, invalid_document_field};
 
 /// RSA keys shorter than this are refused (B2C publishes 2048-bit keys).
 const MIN_MODULUS_BYTES: usize = 256;

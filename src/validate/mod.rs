@@ -34,9 +34,9 @@ use self::keys::{Fetcher, KeySource, Reason};
 pub use self::layer::{Validate, ValidateLayer};
 use self::seen::Seen;
 use crate::authority::Authority;
-use crate::cache::clock::wall_ms;
-use crate::client::transport::{Transport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::clock::wall_ms;
 use crate::error::{Error, InvalidToken, Result};
+use crate::net::{http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// Tokens longer than this are refused before any decoding (B2C's are 1–2 KiB).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -446,7 +446,7 @@ impl ValidatorBuilder {
                     .first()
                     .and_then(Authority::metadata_endpoint)
                     .ok_or_else(|| Error::config("the validator has no authority"))?;
-                Transport::default_http_client(self.timeout, DEFAULT_CONNECT_TIMEOUT, first, roots, false)?
+                http_client(self.timeout, DEFAULT_CONNECT_TIMEOUT, first, roots, false)?
             }
         };
         Ok(Validator(Arc::new(Inner {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::claims::Claims;
-use crate::cache::clock::wall_ms;
+use crate::clock::wall_ms;
 
 /// Bytes of the token's end that pick the slot: inside the signature.
 const TAIL: usize = 32;

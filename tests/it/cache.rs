@@ -5,7 +5,7 @@
 //! blocking task keeps tokio from auto-advancing while real loopback I/O is in flight
 //! (auto-advance would otherwise jump to the next timer whenever the runtime waits on I/O).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

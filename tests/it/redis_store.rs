@@ -4,14 +4,14 @@
 //! sharing; wrong keys and corrupted values are misses, then overwritten; invalidations reach
 //! every replica. Request counts are asserted at the fake tenant.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::redis::RedisServer;
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{Client, GrantKind, Password, RedisStore, RetryPolicy, Scopes, TokenCache, TokenSource};
-use support::redis::RedisServer;
 
 const KEY: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
 const OTHER_KEY: [u8; 32] = *b"fedcba9876543210fedcba9876543210";

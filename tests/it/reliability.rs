@@ -3,7 +3,7 @@
 //! Each cell of the fault matrix ends in success after the expected number of attempts or in
 //! the right typed error, with the request count asserted and nothing bad left in the cache.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

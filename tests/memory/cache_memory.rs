@@ -2,43 +2,19 @@
 //! each with an installed token and a pending refresh deadline, leave the heap bounded by
 //! the 100 entries kept, not by the 20,000 seen. A counting allocator measures live bytes.
 //!
-//! Its own test binary: the global allocator counts every allocation in the process.
 
-mod support;
+use crate::support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::support::replay_store::ReplayStore;
 use b2c_token::test_tenant::FakeTenant;
 use b2c_token::{Scopes, TokenCache};
-use support::replay_store::ReplayStore;
-
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// The counter is process-wide: the tests in this binary take turns.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "current_thread")]
 async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = support::daemon(&tenant);
     // Tokens come from a store that replays the first one, so 20,000 keys cost one request.
@@ -62,9 +38,9 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
         }
     };
     churn(0..2_000).await; // warm up: the cache is full, allocator pools settled
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = crate::LIVE_BYTES.load(Ordering::Relaxed);
     churn(2_000..22_000).await;
-    let grown = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let grown = crate::LIVE_BYTES.load(Ordering::Relaxed) - before;
     println!(
         "live heap grew by {grown} B over 20,000 keys ({} B/key)",
         grown / 20_000
@@ -79,7 +55,7 @@ async fn eviction_churn_keeps_memory_bounded_by_max_entries() {
 /// token lifetime away) comes round: the scheduler's deadlines hold each entry's allocation.
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_cache_frees_its_entries_promptly() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = support::daemon(&tenant);
     let store = Arc::new(ReplayStore::new());
@@ -103,12 +79,12 @@ async fn a_dropped_cache_frees_its_entries_promptly() {
     drop(warm);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     tenant.clear_request_log();
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = crate::LIVE_BYTES.load(Ordering::Relaxed);
     let cache = fill(TokenCache::builder().store(store.clone()).build()).await;
-    let filled = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let filled = crate::LIVE_BYTES.load(Ordering::Relaxed) - before;
     drop(cache);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let left = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let left = crate::LIVE_BYTES.load(Ordering::Relaxed) - before;
     println!(
         "2,000 keys: {} B/key while cached, {} B/key left after the drop",
         filled / 2_000,

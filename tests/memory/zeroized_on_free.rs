@@ -3,55 +3,17 @@
 //! cached values) and the token itself are zeroized before the allocator gets their memory
 //! back. An allocator that scans every freed block for a piece of the token proves it.
 //!
-//! Its own test binary: the global allocator inspects every deallocation in the process.
 //! What is out of the crate's hands is left out of the window: the HTTP stack's buffers
 //! (hyper copies a header into its write buffer) and the fake tenant's records.
 
-mod support;
+use crate::support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use b2c_token::test_tenant::FakeTenant;
 use b2c_token::{BearerInterceptor, BearerLayer, Scopes, Token, TokenCache};
 use tower_layer::Layer as _;
 use tower_service::Service as _;
-
-struct Scanning;
-
-/// The bytes looked for in freed blocks (a leaked copy, never freed itself); length 0 when
-/// the scanner is off.
-static NEEDLE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-static NEEDLE_LEN: AtomicUsize = AtomicUsize::new(0);
-/// Freed blocks that held the needle.
-static FOUND: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every block comes from the system allocator zeroed, so a freed block's bytes are
-// always initialised when they are read; the needle is leaked, so it outlives every read.
-unsafe impl GlobalAlloc for Scanning {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let len = NEEDLE_LEN.load(Ordering::Acquire);
-        if len > 0 && layout.size() >= len {
-            let (block, needle) = unsafe {
-                (
-                    std::slice::from_raw_parts(ptr, layout.size()),
-                    std::slice::from_raw_parts(NEEDLE.load(Ordering::Acquire), len),
-                )
-            };
-            if block.windows(len).any(|window| window == needle) {
-                FOUND.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Scanning = Scanning;
 
 /// Looks for 32 bytes from the middle of `token`'s access token (its signature) in every
 /// block freed until [`disarm`].
@@ -59,15 +21,15 @@ fn arm(token: &Token) {
     let access = token.access_token().unwrap().expose_secret().as_bytes();
     let middle = access.len() - 40;
     let needle: &'static [u8] = Box::leak(access[middle..middle + 32].to_vec().into_boxed_slice());
-    FOUND.store(0, Ordering::Relaxed);
-    NEEDLE.store(needle.as_ptr().cast_mut(), Ordering::Release);
-    NEEDLE_LEN.store(needle.len(), Ordering::Release);
+    crate::FOUND.store(0, Ordering::Relaxed);
+    crate::NEEDLE.store(needle.as_ptr().cast_mut(), Ordering::Release);
+    crate::NEEDLE_LEN.store(needle.len(), Ordering::Release);
 }
 
 /// Stops scanning; the number of freed blocks that held the token.
 fn disarm() -> usize {
-    NEEDLE_LEN.store(0, Ordering::Release);
-    FOUND.load(Ordering::Relaxed)
+    crate::NEEDLE_LEN.store(0, Ordering::Release);
+    crate::FOUND.load(Ordering::Relaxed)
 }
 
 /// A service that answers 200 to requests that carry a token, without any I/O.
@@ -91,6 +53,7 @@ impl tower_service::Service<http::Request<String>> for Answer {
 
 #[tokio::test(flavor = "current_thread")]
 async fn header_values_and_tokens_leave_no_copy_of_the_token_in_freed_memory() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = support::daemon(&tenant);
     let cache = TokenCache::new();

@@ -1,7 +1,7 @@
 //! The `b2c-token` binary against the fake tenant: each subcommand's request, stdout, stderr
 //! and exit code for success, rejection, transport failure and bad usage.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 
@@ -587,9 +587,15 @@ async fn azure_client_variables_stand_in_for_the_b2c_ones() {
 /// token (the cache installs it, reading the clock) under memcheck: exit 0, no error.
 #[tokio::test]
 async fn the_cli_runs_under_valgrind() {
+    // Only where valgrind cannot run at all (macOS) may it be left out, and only when asked;
+    // scripts/test installs it everywhere else, and a missing valgrind fails this test.
+    if std::env::var_os("B2C_TOKEN_SKIP_VALGRIND").is_some() {
+        eprintln!("B2C_TOKEN_SKIP_VALGRIND is set: not running the CLI under valgrind");
+        return;
+    }
     assert!(
         std::process::Command::new("valgrind").arg("--version").output().is_ok(),
-        "valgrind is needed for this test (.ci/run installs it)"
+        "valgrind is needed for this test (scripts/test installs it)"
     );
     let tenant = FakeTenant::start().await.unwrap();
     let dir = cache_dir("valgrind");

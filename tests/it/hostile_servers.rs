@@ -3,16 +3,14 @@
 //! certificates, trickling bodies, concurrent and lost password requests, confidential ROPC,
 //! empty error bodies, duplicate JSON keys. Every test here failed on the code before it.
 
-mod support;
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::hostile::{oauth_error, response, response_bytes, token, HostileServer, RawRequest, Reply};
+use crate::support::trace::Captured;
 use b2c_token::{Authority, Client, ClientAuthentication, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
 use base64::Engine as _;
-use support::hostile::{oauth_error, response, response_bytes, token, HostileServer, RawRequest, Reply};
-use support::trace::Captured;
 
 /// An Entra-shaped client secret (with `~`, `.`, `_`, `-`) and a password with a space and `!`.
 const SECRET: &str = "Xy78Q~kP3.aB_c9-ZzTqWe4";

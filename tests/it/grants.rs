@@ -1,9 +1,7 @@
 //! Every grant and every URL form, asserting the exact request on the wire.
 
-mod support;
-
+use crate::support::*;
 use b2c_token::{Authority, Client, ClientAuthentication, Password, PolicyForm, RefreshToken, Scopes};
-use support::*;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

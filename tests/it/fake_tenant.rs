@@ -1,7 +1,7 @@
 //! The fake tenant behaves like B2C: URL forms, signed JWTs verifiable through discovery,
 //! B2C's error codes, refresh-token rotation and revocation, fault knobs, request log.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

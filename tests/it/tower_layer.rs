@@ -1,19 +1,19 @@
 //! `BearerLayer` on a real hyper client against a loopback API (issue 15): the header, the
 //! allow-list, one replay after a 401, and no replay when the body cannot be cloned.
 
-mod support;
+use crate::support;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::support::hostile::{response, HostileServer};
 use b2c_token::test_tenant::{defaults, FakeTenant};
 use b2c_token::{BearerLayer, BoxError, ReplayBody, Scopes, TokenCache};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use support::hostile::{response, HostileServer};
 use tower_layer::Layer as _;
 use tower_service::Service as _;
 

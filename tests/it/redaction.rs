@@ -3,11 +3,11 @@
 //! The hostile side (a server echoing every encoding of every secret, in every output channel
 //! including the CLI's and the lockout memory's replays) is in tests/hostile_servers.rs.
 
-mod support;
+use crate::support;
 
+use crate::support::trace::Captured;
+use crate::support::*;
 use b2c_token::{Authority, ClientSecret, Password, RefreshToken, Scopes};
-use support::trace::Captured;
-use support::*;
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

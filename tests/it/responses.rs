@@ -1,12 +1,10 @@
 //! Every fixture in tests/fixtures/ served over HTTP and read through the client: tokens
 //! parse with B2C's quirks, errors map to the right typed error.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use b2c_token::{B2cCode, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
-use support::*;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

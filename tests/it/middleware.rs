@@ -1,6 +1,6 @@
 //! `BearerAuth` against a local protected API and the fake tenant.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //!
 //! Each test counts requests at the fake tenant exactly or within tight bounds.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

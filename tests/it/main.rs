@@ -1,0 +1,38 @@
+//! The integration tests: one binary, so that the crate and its features are linked once
+//! rather than once per file. Each module is one concern; `support/` holds what they share.
+//! Modules that need an optional integration are compiled when its feature is on
+//! (`cargo test --all-features` runs them all). The fake tenant (`test-tenant`) is required:
+//! Cargo.toml names it in this binary's `required-features`.
+//!
+//! The tests that install a global allocator live in `tests/memory/`, their own binary.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[cfg(all(feature = "azure-core", feature = "tonic", feature = "reqwest-middleware"))]
+mod azure_core;
+#[cfg(feature = "validate")]
+mod beyond_b2c;
+mod cache;
+mod cache_attacks;
+#[cfg(feature = "cli")]
+mod cli;
+mod fake_tenant;
+mod grants;
+#[cfg(feature = "cli")]
+mod hostile_servers;
+#[cfg(all(feature = "reqwest-middleware", feature = "tower"))]
+mod middleware;
+#[cfg(feature = "reqwest-middleware")]
+mod redaction;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod reliability;
+mod responses;
+mod soak;
+#[cfg(feature = "tonic")]
+mod tonic_interceptor;
+#[cfg(feature = "tower")]
+mod tower_layer;
+#[cfg(all(feature = "validate", feature = "axum"))]
+mod validate;
