@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::refresh::{Credential, Entry, RefreshState};
+use super::credential::Credential;
+use super::failure_memory::RefreshState;
+use super::refresh::Entry;
 use crate::error::Result;
 use crate::token::Token;
 

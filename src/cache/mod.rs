@@ -11,6 +11,8 @@
 //! callers keep getting the still-valid token, if anyone read the token since its last
 //! refresh. Nothing depends on that task for safety: expiry is checked on every hit.
 
+mod credential;
+mod failure_memory;
 mod file_store;
 mod fleet;
 #[cfg(feature = "redis")]
@@ -22,6 +24,7 @@ mod shared;
 mod source;
 mod stats;
 mod store;
+mod store_error;
 mod stored_token;
 
 use std::collections::{HashMap, HashSet};
@@ -30,10 +33,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use self::credential::{Credential, SourceGrant};
 pub use self::file_store::{FileEntry, FileStore};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
-use self::refresh::{Credential, Entry, SourceGrant};
+use self::refresh::Entry;
 use self::schedule::Schedule;
 use self::shared::Shared;
 pub use self::source::{TokenFuture, TokenSource};

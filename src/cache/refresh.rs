@@ -18,14 +18,14 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
+use super::credential::{Credential, SourceGrant};
+use super::failure_memory::{Failure, Outcome, RefreshState, MAX_REMEMBERED_FAILURES};
 use super::schedule::{Action, Deadline};
 use super::shared::Shared;
 use super::stats::Counters;
 use super::store::{CacheKey, StoreKey, StoredToken};
-use crate::client::Client;
 use crate::clock::Expiry;
 use crate::error::{Error, Result};
-use crate::secret::{Password, RefreshToken};
 use crate::token::Token;
 
 /// Assumed lifetime of a token whose response said nothing about expiry.
@@ -36,24 +36,6 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 /// A key asks the token endpoint at most once per this interval for one credential, however
 /// short-lived (or already expired) the tokens it gets back.
 pub(super) const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
-/// How many credentials' failures an entry remembers at once (a wrong password and the
-/// right one, say); the oldest is forgotten first.
-const MAX_REMEMBERED_FAILURES: usize = 8;
-
-/// The original grant of a source, used again when no refresh token works.
-pub(super) enum SourceGrant {
-    ClientCredentials,
-    Password { username: String, password: Password },
-}
-
-/// What a source proves itself with: its client (and so its client secret), its grant, and
-/// their keyed fingerprint. Shared by the source and, once it earned a token, the entry.
-pub(super) struct Credential {
-    pub(super) client: Client,
-    pub(super) grant: SourceGrant,
-    pub(super) fingerprint: u64,
-}
-
 /// A token as served: with the fingerprint of the credential that earned it and its expiry
 /// on the hit path's clocks, swapped in and out as one.
 pub(super) struct Installed {
@@ -62,76 +44,6 @@ pub(super) struct Installed {
     pub(super) expiry: Expiry,
     /// The version of this token in the store (what `remove_if` compares).
     pub(super) version: u64,
-}
-
-/// The result of the last fetch, for the callers that waited through it.
-struct Outcome {
-    fingerprint: u64,
-    /// The error boxed: kept in every entry, an inline `Error` would cost each of them 40 bytes
-    /// for the rare failure.
-    result: Result<Token, Box<Error>>,
-}
-
-/// A failed fetch, answered from memory until `until`.
-struct Failure {
-    fingerprint: u64,
-    /// The entry's invalidation count when it was recorded: `invalidate` forgets it.
-    epoch: u64,
-    error: Error,
-    until: Instant,
-    backoff: Duration,
-}
-
-#[derive(Default)]
-pub(super) struct RefreshState {
-    /// The newest refresh token, with the fingerprint of the credential it was issued to.
-    pub(super) refresh_token: Option<(u64, RefreshToken)>,
-    /// Bumped after every fetch attempt; callers that waited through an attempt take its result.
-    pub(super) fetch_generation: u64,
-    last: Option<Outcome>,
-    /// Boxed, and only while there is any: most entries never fail, and inline it would
-    /// cost each of them 48 bytes.
-    trouble: Option<Box<Trouble>>,
-}
-
-/// What an entry remembers of failed or useless fetches.
-#[derive(Default)]
-struct Trouble {
-    failures: Vec<Failure>,
-    /// After a fetch returned a token living less than `MIN_FETCH_INTERVAL`: for which
-    /// credential, until when, in which epoch the key does not ask again.
-    short_lived: Option<(u64, Instant, u64)>,
-    /// Wait before the next background retry; zero until a background refresh fails.
-    backoff: Duration,
-}
-
-impl RefreshState {
-    fn failures(&self) -> &[Failure] {
-        self.trouble.as_ref().map_or(&[], |trouble| &trouble.failures)
-    }
-
-    fn short_lived(&self) -> Option<(u64, Instant, u64)> {
-        self.trouble.as_ref().and_then(|trouble| trouble.short_lived)
-    }
-
-    fn trouble_mut(&mut self) -> &mut Trouble {
-        self.trouble.get_or_insert_with(Box::default)
-    }
-
-    /// A fetch for `fingerprint` succeeded: forget its failures and the back-off, and
-    /// remember `short_lived` (or that there is none).
-    fn succeeded(&mut self, fingerprint: u64, short_lived: Option<(u64, Instant, u64)>) {
-        if self.trouble.is_none() && short_lived.is_none() {
-            return;
-        }
-        let trouble = self.trouble_mut();
-        trouble.failures.retain(|failure| failure.fingerprint != fingerprint);
-        trouble.backoff = Duration::ZERO;
-        trouble.short_lived = short_lived;
-        if trouble.failures.is_empty() && trouble.short_lived.is_none() {
-            self.trouble = None;
-        }
-    }
 }
 
 // `repr(C)`, hot fields first: a hit reads `current`, the two bits and `shared` (for the hit

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::refresh::SourceGrant;
+use super::credential::SourceGrant;
 use super::schedule::Schedule;
 use super::stats::Counters;
 use super::store::{StoreNamespace, StoreResult, TokenStore};

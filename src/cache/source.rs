@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
-use super::refresh::{Credential, Entry};
+use super::credential::Credential;
+use super::refresh::Entry;
 use super::store::{BoxFuture, CacheKey};
 use crate::error::{Error, Result};
 use crate::token::Token;

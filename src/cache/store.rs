@@ -12,32 +12,13 @@ use std::time::Duration;
 
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
+pub use super::store_error::{StoreError, StoreResult};
 pub use super::stored_token::StoredToken;
 use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::scope::Scopes;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A store operation that failed: the cache logs it (once per outage), counts it, and goes on
-/// without the store (its own copy and the token endpoint still work).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("token store: {message}")]
-pub struct StoreError {
-    message: String,
-}
-
-impl StoreError {
-    /// An error with this message (say what failed, never a token).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-/// The result of a store operation.
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The keys of the keyed hashes a fleet shares: store key ids and credential fingerprints
 /// are SipHash-1-3 under these, so every process using the same store agrees on them, and

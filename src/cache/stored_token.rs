@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
-use super::store::StoreError;
+use super::store_error::StoreError;
 use crate::scope::Scopes;
 use crate::token::Token;
 

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::grants::{b2c_timestamp, TokenRequest};
+use super::request::TokenRequest;
 use super::routes::{app_id_uri, epoch, issuer, Reply};
+use super::timestamps::b2c_timestamp;
 use super::{CertificateApp, State};
 use crate::authority::AuthorityKind;
 
@@ -40,8 +41,9 @@ pub(super) fn entra_error(status: u16, error: &str, code: u32, message: &str) ->
     )
 }
 
-/// The token endpoint; `endpoint` is the URL the client posted to (an assertion's `aud`).
-pub(super) fn token(state: &State, request: &TokenRequest<'_>, endpoint: &str) -> Reply {
+/// The token endpoint; `request.endpoint` is the URL the client posted to (an assertion's `aud`).
+pub(super) fn token(state: &State, request: &TokenRequest<'_>) -> Reply {
+    let endpoint = request.endpoint;
     let Some(client_id) = request.field("client_id") else {
         return entra_error(
             400,

@@ -1,15 +1,16 @@
 //! The fake tenant's token endpoint: the three grants with B2C's error codes, refresh-token
 //! records with rotation and revocation. Plain functions over a parsed request; no HTTP here.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
+use super::request::TokenRequest;
+use super::timestamps::b2c_timestamp;
 use super::{PolicyKind, State, User};
-use crate::authority::AuthorityKind;
 
 use super::routes::{app_id_uri, epoch, find_policy, issuer, Reply};
 
@@ -24,30 +25,8 @@ pub(super) struct RefreshGrant {
     redeemed: bool,
 }
 
-/// The inputs of one token request.
-pub(super) struct TokenRequest<'a> {
-    pub(super) policy: &'a str,
-    /// The URL posted to (a client assertion's `aud` must be it).
-    pub(super) endpoint: &'a str,
-    pub(super) form: &'a [(String, String)],
-    pub(super) basic_auth: bool,
-}
-
-impl TokenRequest<'_> {
-    pub(super) fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
-
 /// The token endpoint.
 pub(super) fn token(state: &State, request: &TokenRequest<'_>) -> Reply {
-    if state.config.kind != AuthorityKind::B2c {
-        return super::entra::token(state, request, request.endpoint);
-    }
     if request.basic_auth {
         // Observed B2C behaviour for client_secret_basic (b2c-protocol §3).
         return b2c_error(
@@ -451,48 +430,4 @@ fn b2c_error(error: &str, code: u32, message: &str) -> Reply {
         b2c_timestamp(SystemTime::now())
     );
     Reply::json(400, &json!({ "error": error, "error_description": description }))
-}
-
-/// `yyyy-MM-dd HH:mm:ssZ`, from epoch seconds (civil-from-days, proleptic Gregorian).
-pub(super) fn b2c_timestamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Epoch seconds in `Retry-After` HTTP-date form.
-pub(super) fn http_date_in(delay: Duration) -> String {
-    httpdate::fmt_http_date(SystemTime::now() + delay)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_look_like_b2c() {
-        assert_eq!(
-            b2c_timestamp(UNIX_EPOCH + Duration::from_secs(1_548_855_309)),
-            "2019-01-30 13:35:09Z"
-        );
-        assert_eq!(b2c_timestamp(UNIX_EPOCH), "1970-01-01 00:00:00Z");
-        assert_eq!(
-            b2c_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29 00:00:00Z"
-        );
-    }
 }

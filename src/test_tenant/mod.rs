@@ -28,8 +28,10 @@ mod entra;
 mod grants;
 mod keys;
 mod recorded;
+mod request;
 mod routes;
 mod server;
+mod timestamps;
 
 pub use self::builder::FakeTenantBuilder;
 use self::builder::{CertificateApp, User};

@@ -13,10 +13,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use url::Url;
 
-use super::grants::{self, TokenRequest};
 use super::keys::KeyRing;
+use super::request::TokenRequest;
 use super::routes::{self, Reply, Route};
+use super::{entra, grants, timestamps};
 use super::{FakeTenant, FakeTenantBuilder, Fault, RecordedRequest, State};
+use crate::authority::AuthorityKind;
 use crate::client::grant::GrantKind;
 
 /// Requests larger than this are not token requests; the fake refuses to buffer them.
@@ -199,15 +201,19 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> io::Result<Res
                     return Ok(response);
                 }
             }
-            grants::token(
-                &state,
-                &TokenRequest {
-                    policy: &policy,
-                    endpoint: &format!("{}{}", state.base_url, path.trim_start_matches('/')),
-                    form: &form,
-                    basic_auth,
-                },
-            )
+            let endpoint = format!("{}{}", state.base_url, path.trim_start_matches('/'));
+            let request = TokenRequest {
+                policy: &policy,
+                endpoint: &endpoint,
+                form: &form,
+                basic_auth,
+            };
+            // B2C's token endpoint, or Entra's (External ID and Entra ID modes).
+            if state.config.kind == AuthorityKind::B2c {
+                grants::token(&state, &request)
+            } else {
+                entra::token(&state, &request)
+            }
         }
     };
     Ok(respond(reply))
@@ -277,7 +283,7 @@ async fn fault_reply(fault: Fault) -> io::Result<Option<Response<Full<Bytes>>>> 
                 content_type: "text/plain",
                 body: "Too Many Requests".into(),
             });
-            insert(&mut response, "retry-after", &grants::http_date_in(delay));
+            insert(&mut response, "retry-after", &timestamps::http_date_in(delay));
             response
         }
         Fault::ServiceUnavailable => respond(Reply::html(503, "Service Unavailable")),
