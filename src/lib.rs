@@ -103,7 +103,8 @@ pub use cache::{
 #[cfg(feature = "redis")]
 pub use cache::{RedisStore, RedisStoreBuilder};
 pub use client::credential::{
-    AssertionFuture, AssertionRequest, ClientAssertion, ClientCertificate, FederatedTokenFile,
+    AssertionFuture, AssertionRequest, ClientAssertion, ClientCertificate, CredentialIdentity, FederatedTokenFile,
+    IdentityFuture,
 };
 pub use client::grant::GrantKind;
 pub use client::retry::RetryPolicy;

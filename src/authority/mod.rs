@@ -184,6 +184,21 @@ impl Authority {
     pub fn host(&self) -> &str {
         self.token_endpoint.host_str().unwrap_or_default()
     }
+
+    /// Which endpoint this is, as cache keys and stores tell endpoints apart: the token URL
+    /// with only its scheme and host case-folded (the URL parser already lower-cases both), so
+    /// `/TenantA/token` and `/tenanta/token`, or `?tenant=A` and `?tenant=a`, stay two
+    /// endpoints. A B2C authority's path and query hold only its tenant, its policy and fixed
+    /// segments, which B2C compares case-insensitively (b2c-protocol §1.3: "compare and cache
+    /// policies case-insensitively"): there they are folded too.
+    pub(crate) fn endpoint_identity(&self) -> String {
+        let url = &self.token_endpoint;
+        if self.kind == AuthorityKind::B2c && self.policy.is_some() {
+            url.as_str().to_lowercase()
+        } else {
+            url.as_str().to_owned()
+        }
+    }
 }
 
 /// `b2c`, `external-id` (or `ciam`) and `entra` (or `entra-id`), case-insensitively: the one

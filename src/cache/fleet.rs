@@ -15,7 +15,8 @@ use crate::token::Token;
 
 impl Entry {
     /// A stored token for `credential` that is not yet due for refresh, installed. Tokens
-    /// another credential earned are not taken.
+    /// another credential earned are not taken, nor any while the credential cannot say who
+    /// it is (`Credential::proven`).
     pub(super) async fn adopt_stored(
         self: &Arc<Self>,
         state: &mut RefreshState,
@@ -23,7 +24,9 @@ impl Entry {
     ) -> Option<Token> {
         let (store, key) = (self.shared.store.as_ref()?, self.store_key.as_ref()?);
         let stored = self.shared.store_call("load", store.load(key)).await??;
-        if stored.fingerprint() != credential.fingerprint {
+        // Whose token is it: the credential must prove, now, the identity that earned it.
+        let proven = credential.proven(&self.shared.namespace).await.ok()?;
+        if stored.fingerprint() != proven {
             return None;
         }
         let token = stored.to_token(self.key.scopes.clone());

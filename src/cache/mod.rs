@@ -235,11 +235,7 @@ impl TokenCache {
     fn source(&self, key: CacheKey, client: &Client, grant: SourceGrant) -> TokenSource {
         self.listen_for_invalidations();
         let shared = &self.inner.shared;
-        let credential = Credential {
-            fingerprint: shared.fingerprint(client, &grant),
-            client: client.clone(),
-            grant,
-        };
+        let credential = Credential::new(&shared.namespace, client, grant);
         let mut index = self.index();
         if let Some(Keyed(entry)) = index.entries.get(&key) {
             entry.referenced.store(true, Ordering::Relaxed);

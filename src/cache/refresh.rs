@@ -289,10 +289,14 @@ impl Entry {
                 // to save it to; without one, the version that compare-and-delete uses is moot.
                 let mut version = 0;
                 if let (Some(store), Some(key)) = (&self.shared.store, &self.store_key) {
+                    // Stored under the identity the credential proves now (for an assertion,
+                    // what it asserts); one that cannot say is not shared.
                     if !self.shared.store_resting() {
-                        let stored = StoredToken::from_token(&token, fingerprint, UNKNOWN_LIFETIME);
-                        version = stored.version();
-                        self.shared.store_call("save", store.save(key, &stored)).await;
+                        if let Ok(proven) = credential.proven(&self.shared.namespace).await {
+                            let stored = StoredToken::from_token(&token, proven, UNKNOWN_LIFETIME);
+                            version = stored.version();
+                            self.shared.store_call("save", store.save(key, &stored)).await;
+                        }
                     }
                 }
                 self.install_versioned(state, credential, token.clone(), version);

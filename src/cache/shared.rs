@@ -5,12 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::credential::SourceGrant;
 use super::schedule::Schedule;
 use super::stats::Counters;
 use super::store::{StoreNamespace, StoreResult, TokenStore};
 use super::CacheConfig;
-use crate::client::Client;
 
 /// What every entry of a cache needs, held once per cache rather than once per entry.
 pub(super) struct Shared {
@@ -28,22 +26,6 @@ pub(super) struct Shared {
     pub(super) store_failed_at: Mutex<Option<tokio::time::Instant>>,
     /// What the cache did, for `TokenCache::stats`.
     pub(super) counters: Counters,
-}
-
-impl Shared {
-    /// A keyed hash of what proves the caller's identity: the password for ROPC, the client
-    /// secret (or the certificate's thumbprint, the assertion source's id) for client
-    /// credentials. The secret itself stays where it already is.
-    pub(super) fn fingerprint(&self, client: &Client, grant: &SourceGrant) -> u64 {
-        match grant {
-            SourceGrant::ClientCredentials => self
-                .namespace
-                .fingerprint("client_credentials", client.credential_proof()),
-            SourceGrant::Password { password, .. } => {
-                self.namespace.fingerprint("password", Some(password.expose_secret()))
-            }
-        }
-    }
 }
 
 /// After a store call fails, fetches leave the store alone this long (then one probes it):

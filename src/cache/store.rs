@@ -69,14 +69,13 @@ impl StoreNamespace {
         }
     }
 
-    /// A credential's fingerprint: 64 bits of keyed hash of `kind` and the secret.
-    pub(crate) fn fingerprint(&self, kind: &str, secret: Option<&str>) -> u64 {
+    /// A credential's fingerprint: 64 bits of keyed hash of `parts`, each length-prefixed so
+    /// that no two lists of parts hash the same bytes.
+    pub(crate) fn fingerprint(&self, parts: &[&[u8]]) -> u64 {
         let mut hasher = self.hasher(b"credential\0");
-        hasher.write(kind.as_bytes());
-        hasher.write(b"\0");
-        if let Some(secret) = secret {
-            hasher.write(b"\x01");
-            hasher.write(secret.as_bytes());
+        for part in parts {
+            hasher.write(&(part.len() as u64).to_le_bytes());
+            hasher.write(part);
         }
         hasher.finish()
     }

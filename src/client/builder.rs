@@ -233,13 +233,11 @@ impl ClientBuilder {
                 self.only_added_roots,
             )?,
         };
-        let cache_identity = Arc::from(format!(
-            "{}\n{client_id}",
-            self.authority.token_endpoint().as_str().to_ascii_lowercase()
-        ));
+        let cache_identity = Arc::from(format!("{}\n{client_id}", self.authority.endpoint_identity()));
         Ok(Client {
             inner: Arc::new(ClientInner {
                 cache_identity,
+                instance: uuid::Uuid::new_v4().as_u64_pair().0,
                 authority: self.authority,
                 client_id,
                 client_secret: self.client_secret,

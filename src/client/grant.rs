@@ -77,6 +77,35 @@ pub(crate) enum ClientSecretUse {
     Required,
 }
 
+/// The client credential a request carries: what the grant proves possession of besides its
+/// own inputs (a password, a refresh token).
+#[derive(Clone, Copy)]
+pub(crate) enum SentCredential<'a> {
+    /// None: a public-client grant, or a client without a credential where none is required.
+    None,
+    Secret(&'a ClientSecret),
+    Assertion(&'a dyn ClientAssertion),
+}
+
+impl<'a> FormSettings<'a> {
+    /// The one rule for which client credential goes with a grant whose own need is
+    /// `secret_use`: the form sends exactly this, and the cache binds tokens to exactly this
+    /// (`cache/credential.rs`). `None` when the grant needs a credential the client lacks.
+    pub(crate) fn sent_credential(&self, secret_use: ClientSecretUse) -> Option<SentCredential<'a>> {
+        let secret_use = match secret_use {
+            ClientSecretUse::Never if self.confidential_password_grant => ClientSecretUse::Required,
+            other => other,
+        };
+        match (secret_use, self.client_secret, self.assertion) {
+            (ClientSecretUse::Never, ..) => Some(SentCredential::None),
+            (_, Some(secret), _) => Some(SentCredential::Secret(secret)),
+            (_, None, Some(assertion)) => Some(SentCredential::Assertion(assertion)),
+            (ClientSecretUse::IfConfigured, None, None) => Some(SentCredential::None),
+            (ClientSecretUse::Required, None, None) => None,
+        }
+    }
+}
+
 /// One grant with its inputs.
 pub(crate) enum Grant<'a> {
     Password {
@@ -129,16 +158,11 @@ impl Grant<'_> {
             ));
         };
 
-        let secret_use = match grant.client_secret_use() {
-            ClientSecretUse::Never if settings.confidential_password_grant => ClientSecretUse::Required,
-            other => other,
-        };
-        let (secret, assertion) = match (secret_use, settings.client_secret, settings.assertion) {
-            (ClientSecretUse::Never, ..) => (None, None),
-            (_, Some(secret), _) => (Some(secret), None),
-            (_, None, Some(assertion)) => (None, Some(assertion)),
-            (ClientSecretUse::IfConfigured, None, None) => (None, None),
-            (ClientSecretUse::Required, None, None) => {
+        let (secret, assertion) = match settings.sent_credential(grant.client_secret_use()) {
+            Some(SentCredential::None) => (None, None),
+            Some(SentCredential::Secret(secret)) => (Some(secret), None),
+            Some(SentCredential::Assertion(assertion)) => (None, Some(assertion)),
+            None => {
                 return Err(Error::config(
                     "this grant needs a client secret or certificate (client credentials, or ROPC with confidential_password_grant): set ClientBuilder::client_secret (the secret's value, not its ID), client_certificate or client_assertion",
                 ))

@@ -13,7 +13,7 @@ pub(crate) mod transport;
 pub use self::builder::ClientBuilder;
 use self::credential::ClientAssertion;
 pub use self::grant::ClientAuthentication;
-use self::grant::{FormSettings, Grant};
+use self::grant::{ClientSecretUse, FormSettings, Grant, GrantKind, SentCredential};
 use self::lockout::{Flight, RejectedCredentials, MAX_PASSWORD_ATTEMPTS};
 use self::retry::{send_with_retries, RetryPolicy};
 use self::transport::Transport;
@@ -50,6 +50,8 @@ struct ClientInner {
     /// Token endpoint (lower-cased: hosts, tenants and policies are case-insensitive) and
     /// client ID: the part of a cache key every token of this client shares.
     cache_identity: Arc<str>,
+    /// Random, per built client: see `Client::instance`.
+    instance: u64,
     client_id: String,
     client_secret: Option<ClientSecret>,
     assertion: Option<Arc<dyn ClientAssertion>>,
@@ -84,15 +86,38 @@ impl Client {
         &self.inner.cache_identity
     }
 
-    /// What proves the client's identity, for binding cached tokens to it: the secret's
-    /// value, or the assertion source's (non-secret) id.
-    pub(crate) fn credential_proof(&self) -> Option<&str> {
+    /// This client and its clones, apart from every other: tokens earned with an assertion
+    /// are served in-process only to the client whose credential object earned them.
+    pub(crate) fn instance(&self) -> u64 {
+        self.inner.instance
+    }
+
+    /// The client credential a `grant` sends (`None` if it needs one this client lacks): the
+    /// same rule the form follows.
+    pub(crate) fn sent_credential(&self, grant: GrantKind) -> Option<SentCredential<'_>> {
+        let secret_use = match grant {
+            GrantKind::Password => ClientSecretUse::Never,
+            GrantKind::ClientCredentials => ClientSecretUse::Required,
+            GrantKind::RefreshToken => ClientSecretUse::IfConfigured,
+        };
+        self.form_settings().sent_credential(secret_use)
+    }
+
+    /// What every grant's form needs from this client's configuration.
+    fn form_settings(&self) -> FormSettings<'_> {
         let inner = &*self.inner;
-        inner
-            .client_secret
-            .as_ref()
-            .map(ClientSecret::expose_secret)
-            .or_else(|| inner.assertion.as_deref().map(ClientAssertion::id))
+        FormSettings {
+            url: inner.authority.token_endpoint(),
+            client_id: &inner.client_id,
+            client_secret: inner.client_secret.as_ref(),
+            assertion: inner.assertion.as_deref(),
+            client_authentication: inner.client_authentication,
+            send_response_type: inner.send_response_type,
+            // Entra ID requires a confidential client's credential with ROPC.
+            confidential_password_grant: inner.confidential_password_grant
+                || (inner.authority.kind() == AuthorityKind::Entra && self.is_confidential()),
+            b2c: inner.authority.is_b2c(),
+        }
     }
 
     /// Whether a client credential (secret, certificate or assertion) is configured.
@@ -173,21 +198,7 @@ impl Client {
     /// Every grant ends here: build the form, check the lockout rails, send with retries.
     async fn request(&self, grant: Grant<'_>, scopes: &Scopes) -> Result<Token> {
         let inner = &*self.inner;
-        let request = grant.form(
-            &FormSettings {
-                url: inner.authority.token_endpoint(),
-                client_id: &inner.client_id,
-                client_secret: inner.client_secret.as_ref(),
-                assertion: inner.assertion.as_deref(),
-                client_authentication: inner.client_authentication,
-                send_response_type: inner.send_response_type,
-                // Entra ID requires a confidential client's credential with ROPC.
-                confidential_password_grant: inner.confidential_password_grant
-                    || (inner.authority.kind() == AuthorityKind::Entra && self.is_confidential()),
-                b2c: inner.authority.is_b2c(),
-            },
-            scopes,
-        )?;
+        let request = grant.form(&self.form_settings(), scopes)?;
 
         // Lockout rails: credentials B2C just rejected are not sent again for a while, and
         // identical requests in flight share one.

@@ -683,8 +683,8 @@ async fn echoed_client_assertions_never_leak() {
     #[derive(Debug)]
     struct Fixed;
     impl b2c_token::ClientAssertion for Fixed {
-        fn id(&self) -> &str {
-            "fixed"
+        fn identity(&self) -> b2c_token::IdentityFuture<'_> {
+            Box::pin(async { Ok(b2c_token::CredentialIdentity::from_secret(ASSERTION.as_bytes())) })
         }
         fn assertion<'a>(&'a self, _: b2c_token::AssertionRequest<'a>) -> b2c_token::AssertionFuture<'a> {
             Box::pin(async { Ok(ASSERTION.into()) })

@@ -36,3 +36,4 @@ mod tonic_interceptor;
 mod tower_layer;
 #[cfg(all(feature = "validate", feature = "axum"))]
 mod validate;
+mod whose_token;

@@ -15,7 +15,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{AssertionFuture, AssertionRequest, ClientAssertion};
+use super::{AssertionFuture, AssertionRequest, ClientAssertion, CredentialIdentity, IdentityFuture};
 use crate::error::{Error, Result};
 
 /// How long a minted assertion is valid: Entra asks for a short lifetime.
@@ -41,8 +41,10 @@ const LIFETIME_SECS: u64 = 600;
 /// ```
 pub struct ClientCertificate {
     key_pair: KeyPair,
-    /// `base64url(SHA-256(certificate DER))`: the `x5t#S256` header and the credential's id.
+    /// `base64url(SHA-256(certificate DER))`: the `x5t#S256` header. Public: not an identity.
     thumbprint: String,
+    /// A digest of the private key: what cached tokens are bound to.
+    identity: CredentialIdentity,
     rng: SystemRandom,
 }
 
@@ -52,7 +54,9 @@ impl ClientCertificate {
     /// the same file.
     ///
     /// # Errors
-    /// [`Error::Config`] when there is no certificate, no RSA key, or they do not parse.
+    /// [`Error::Config`] when there is no certificate, no RSA key, they do not parse, or the
+    /// key is not the certificate's (its public key differs from the certificate's): Entra
+    /// would refuse every assertion it signs.
     pub fn from_pem(certificate_pem: &[u8], private_key_pem: &[u8]) -> Result<Self> {
         let certificate = CertificateDer::pem_slice_iter(certificate_pem)
             .next()
@@ -61,6 +65,11 @@ impl ClientCertificate {
         let key = PrivateKeyDer::from_pem_slice(private_key_pem).map_err(|_| {
             Error::config("no PEM private key (-----BEGIN PRIVATE KEY----- or RSA PRIVATE KEY) in the key file")
         })?;
+        let key_der = match &key {
+            PrivateKeyDer::Pkcs8(der) => der.secret_pkcs8_der(),
+            PrivateKeyDer::Pkcs1(der) => der.secret_pkcs1_der(),
+            _ => &[],
+        };
         let key_pair = match &key {
             PrivateKeyDer::Pkcs8(der) => KeyPair::from_pkcs8(der.secret_pkcs8_der()),
             PrivateKeyDer::Pkcs1(der) => KeyPair::from_der(der.secret_pkcs1_der()),
@@ -71,8 +80,14 @@ impl ClientCertificate {
             }
         }
         .map_err(|e| Error::config(format!("the private key is not a usable RSA key: {e}")))?;
+        if !key_matches_certificate(&key_pair, &certificate)? {
+            return Err(Error::config(
+                "the private key does not match the certificate (its public key is not the certificate's): use the key the certificate was issued for",
+            ));
+        }
         let thumbprint = URL_SAFE_NO_PAD.encode(digest(&SHA256, certificate.as_ref()));
         Ok(Self {
+            identity: CredentialIdentity::from_parts(&[b"rsa private key", key_der]),
             key_pair,
             thumbprint,
             rng: SystemRandom::new(),
@@ -103,9 +118,20 @@ impl ClientCertificate {
     }
 }
 
+/// Whether the certificate's public key is the key pair's: its SubjectPublicKeyInfo ends with
+/// the BIT STRING holding the RSA public key, whose DER `public_key()` gives.
+fn key_matches_certificate(key_pair: &KeyPair, certificate: &CertificateDer<'_>) -> Result<bool> {
+    use aws_lc_rs::signature::KeyPair as _;
+    let parsed = webpki::EndEntityCert::try_from(certificate)
+        .map_err(|e| Error::config(format!("the certificate does not parse as X.509: {e}")))?;
+    let spki = parsed.subject_public_key_info();
+    Ok(spki.as_ref().ends_with(key_pair.public_key().as_ref()))
+}
+
 impl ClientAssertion for ClientCertificate {
-    fn id(&self) -> &str {
-        &self.thumbprint
+    fn identity(&self) -> IdentityFuture<'_> {
+        let identity = self.identity.clone();
+        Box::pin(async move { Ok(identity) })
     }
 
     fn assertion<'a>(&'a self, request: AssertionRequest<'a>) -> AssertionFuture<'a> {

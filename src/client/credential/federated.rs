@@ -2,10 +2,13 @@
 //! as Kubernetes workload identity does (`AZURE_FEDERATED_TOKEN_FILE`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use secrecy::SecretString;
 
-use super::{AssertionFuture, AssertionRequest, ClientAssertion};
+use super::{AssertionFuture, AssertionRequest, ClientAssertion, CredentialIdentity, IdentityFuture};
 use crate::error::{Error, Result};
 
 /// Federated tokens are a few kilobytes; a larger file is not one.
@@ -17,7 +20,12 @@ const MAX_BYTES: u64 = 64 * 1024;
 ///
 /// The file is read for every token request attempt (once per token lifetime, not per
 /// call), on tokio's blocking pool so the runtime never waits on the disk, so a rotated
-/// file is picked up at once.
+/// file is picked up at once. It is read as untrusted input: a regular file of at most 64 KiB
+/// (symbolic links are followed, as Kubernetes' projected volumes need), within 2 s, holding a
+/// compact JWS with `iss`, `sub` and `aud`; anything else is a configuration error and nothing
+/// is sent. Cached tokens are bound to those three claims, read again whenever a token is
+/// adopted from or saved to a shared store: replicas of one workload share one token, and a
+/// replica whose file names another workload, or holds no valid token, adopts none.
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), b2c_token::Error> {
@@ -32,15 +40,14 @@ const MAX_BYTES: u64 = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct FederatedTokenFile {
     path: PathBuf,
-    id: String,
 }
 
 impl FederatedTokenFile {
     /// The token in the file at `path`.
     pub fn new(path: impl AsRef<Path>) -> Self {
-        let path = path.as_ref().to_path_buf();
-        let id = format!("federated:{}", path.display());
-        Self { path, id }
+        Self {
+            path: path.as_ref().to_path_buf(),
+        }
     }
 
     /// The file named by `AZURE_FEDERATED_TOKEN_FILE`.
@@ -63,7 +70,37 @@ impl FederatedTokenFile {
     }
 }
 
-fn read(path: &Path) -> Result<String> {
+/// How long reading the file may take: a FIFO, a stalled network mount or a huge file must
+/// not hold a token request forever.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The file's token, read as untrusted input: a regular file only (a FIFO or device at the
+/// path is refused without blocking on it), at most [`MAX_BYTES`], within [`READ_TIMEOUT`], and
+/// only if it holds a compact JWS whose claims name an issuer, a subject and an audience, so
+/// that whatever else a path may point at (`/etc/shadow`...) is never sent.
+async fn read_assertion(path: &Path) -> Result<Assertion> {
+    let owned = path.to_path_buf();
+    let read = tokio::time::timeout(READ_TIMEOUT, tokio::task::spawn_blocking(move || read_file(&owned))).await;
+    let text = match read {
+        Ok(Ok(text)) => text?,
+        Ok(Err(e)) => return Err(Error::config(format!("reading the federated token file failed: {e}"))),
+        Err(_) => {
+            return Err(Error::config(format!(
+                "reading the federated token file {} took longer than {} s: is it a regular file on a working disk?",
+                path.display(),
+                READ_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    Assertion::parse(text).ok_or_else(|| {
+        Error::config(format!(
+            "the federated token file {} does not hold a JWT naming an issuer, subject and audience (iss, sub, aud): not sent",
+            path.display()
+        ))
+    })
+}
+
+fn read_file(path: &Path) -> Result<String> {
     use std::io::Read as _;
     let failed = |e: std::io::Error| {
         Error::config(format!(
@@ -71,41 +108,94 @@ fn read(path: &Path) -> Result<String> {
             path.display()
         ))
     };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // Opening a FIFO for reading blocks until a writer comes; non-blocking, it returns at
+        // once, and the type check below refuses it.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(failed)?;
+    let metadata = file.metadata().map_err(failed)?;
+    if !metadata.is_file() {
+        return Err(Error::config(format!(
+            "the federated token file {} is not a regular file",
+            path.display()
+        )));
+    }
     let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(failed)?
-        .take(MAX_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(failed)?;
+    file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(failed)?;
     if text.len() as u64 > MAX_BYTES {
         return Err(Error::config(format!(
             "the federated token file {} is larger than {MAX_BYTES} bytes: not a token",
             path.display()
         )));
     }
-    let token = text.trim();
-    if token.is_empty() {
+    if text.trim().is_empty() {
         return Err(Error::config(format!(
             "the federated token file {} is empty",
             path.display()
         )));
     }
-    Ok(token.to_owned())
+    Ok(text.trim().to_owned())
+}
+
+/// A federated token as read: the compact JWS and who it says it is.
+struct Assertion {
+    token: String,
+    identity: CredentialIdentity,
+}
+
+impl Assertion {
+    /// A compact JWS (three base64url parts, a JSON header with `alg`) whose claims hold `iss`,
+    /// `sub` (strings) and `aud` (a string or strings), not expired; `None` otherwise.
+    fn parse(token: String) -> Option<Self> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || signature.is_empty() {
+            return None;
+        }
+        let json = |part: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
+            match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()? {
+                serde_json::Value::Object(map) => Some(map),
+                _ => None,
+            }
+        };
+        URL_SAFE_NO_PAD.decode(signature).ok()?;
+        json(header)?.get("alg")?.as_str()?;
+        let claims = json(payload)?;
+        let text = |name: &str| claims.get(name)?.as_str().filter(|v| !v.is_empty());
+        let (issuer, subject) = (text("iss")?, text("sub")?);
+        let mut audiences: Vec<&str> = match claims.get("aud")? {
+            serde_json::Value::String(one) => vec![one.as_str()],
+            serde_json::Value::Array(many) => many.iter().map(serde_json::Value::as_str).collect::<Option<_>>()?,
+            _ => return None,
+        };
+        if audiences.is_empty() {
+            return None;
+        }
+        audiences.sort_unstable();
+        if let Some(exp) = claims.get("exp") {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            if exp.as_u64()? <= now {
+                return None;
+            }
+        }
+        let mut identity: Vec<&[u8]> = vec![b"federated", issuer.as_bytes(), subject.as_bytes()];
+        identity.extend(audiences.iter().map(|aud| aud.as_bytes()));
+        let identity = CredentialIdentity::from_parts(&identity);
+        Some(Self { token, identity })
+    }
 }
 
 impl ClientAssertion for FederatedTokenFile {
-    fn id(&self) -> &str {
-        &self.id
+    fn identity(&self) -> IdentityFuture<'_> {
+        Box::pin(async move { Ok(read_assertion(&self.path).await?.identity) })
     }
 
     fn assertion<'a>(&'a self, _request: AssertionRequest<'a>) -> AssertionFuture<'a> {
-        let path = self.path.clone();
-        Box::pin(async move {
-            let read = tokio::task::spawn_blocking(move || read(&path)).await;
-            match read {
-                Ok(token) => token.map(SecretString::from),
-                Err(e) => Err(Error::config(format!("reading the federated token file failed: {e}"))),
-            }
-        })
+        Box::pin(async move { Ok(SecretString::from(read_assertion(&self.path).await?.token)) })
     }
 }

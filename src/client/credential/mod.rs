@@ -6,6 +6,7 @@
 
 mod certificate;
 mod federated;
+mod identity;
 
 use std::fmt;
 use std::future::Future;
@@ -16,6 +17,7 @@ use url::Url;
 
 pub use self::certificate::ClientCertificate;
 pub use self::federated::FederatedTokenFile;
+pub use self::identity::{CredentialIdentity, IdentityFuture};
 use crate::error::Result;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -46,18 +48,23 @@ impl AssertionRequest<'_> {
 pub type AssertionFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretString>> + Send + 'a>>;
 
 /// A source of client assertions (`client_assertion_type=…jwt-bearer`), asked once per token
-/// request attempt.
+/// request attempt, and who it is ([`ClientAssertion::identity`]), which cached tokens are
+/// bound to.
 ///
 /// ```
-/// use b2c_token::{AssertionFuture, AssertionRequest, ClientAssertion};
+/// use b2c_token::{AssertionFuture, AssertionRequest, ClientAssertion, CredentialIdentity, IdentityFuture};
 ///
-/// /// Assertions from a secrets manager that signs them.
+/// /// Assertions from a secrets manager that signs them with a key only it holds.
 /// #[derive(Debug)]
-/// struct Vault;
+/// struct Vault {
+///     /// A secret the vault gave this daemon for the key it signs with (never a key's name).
+///     key_secret: Vec<u8>,
+/// }
 ///
 /// impl ClientAssertion for Vault {
-///     fn id(&self) -> &str {
-///         "vault:orders-daemon"
+///     fn identity(&self) -> IdentityFuture<'_> {
+///         let identity = CredentialIdentity::from_secret(&self.key_secret);
+///         Box::pin(async move { Ok(identity) })
 ///     }
 ///     fn assertion<'a>(&'a self, request: AssertionRequest<'a>) -> AssertionFuture<'a> {
 ///         let audience = request.token_endpoint().to_string();
@@ -66,9 +73,16 @@ pub type AssertionFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretString>>
 /// }
 /// ```
 pub trait ClientAssertion: Send + Sync + fmt::Debug {
-    /// A stable identifier of the credential that is not itself secret (a certificate
-    /// thumbprint, a file path): cached tokens are bound to it.
-    fn id(&self) -> &str;
+    /// Who this credential is: derived from the secret it proves possession of (a private
+    /// key) or from the identity its assertion asserts (a federated token's issuer, subject
+    /// and audience), never from a public value such as a thumbprint or a path.
+    ///
+    /// Within one process a token is served only to the [`crate::Client`] (and its clones)
+    /// that earned it. Across processes sharing a [`crate::TokenStore`], a stored token is
+    /// adopted only when this identity, asked at that moment, equals the identity of the
+    /// credential that earned it, and a token is stored under the identity asked when it is
+    /// saved. An error (no valid assertion) adopts and stores nothing.
+    fn identity(&self) -> IdentityFuture<'_>;
 
     /// A fresh assertion for one attempt. Never logged; scrubbed from anything a server echoes.
     fn assertion<'a>(&'a self, request: AssertionRequest<'a>) -> AssertionFuture<'a>;
