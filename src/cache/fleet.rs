@@ -24,6 +24,10 @@ impl Entry {
     ) -> Option<Token> {
         let (store, key) = (self.shared.store.as_ref()?, self.store_key.as_ref()?);
         let stored = self.shared.store_call("load", store.load(key)).await??;
+        if self.was_rejected(stored.version()) {
+            tracing::debug!(key = ?self.key, "the stored token was invalidated: not adopted");
+            return None;
+        }
         // Whose token is it: the credential must prove, now, the identity that earned it.
         let proven = credential.proven(&self.shared.namespace).await.ok()?;
         if stored.fingerprint() != proven {

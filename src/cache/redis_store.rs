@@ -31,6 +31,20 @@ const DEFAULT_PREFIX: &str = "b2c-token:";
 /// Bytes before the ciphertext: the version (for compare-and-delete in Lua), then the nonce.
 const VERSION_LEN: usize = 8;
 
+/// How long an invalidated version stays refused: a day, longer than any access token lives.
+const TOMBSTONE_TTL_MS: u64 = 24 * 3600 * 1000;
+
+/// What the AEAD authenticates besides the ciphertext: a label, the key id and the version
+/// stored in clear before it (compare-and-delete reads it in Lua), so that a value cannot be
+/// moved to another key nor its version changed.
+fn associated_data(key: &StoreKey, version: u64) -> [u8; 40] {
+    let mut data = [0u8; 40];
+    data[..16].copy_from_slice(b"b2c-token/v2\0\0\0\0");
+    data[16..32].copy_from_slice(&key.id().to_be_bytes());
+    data[32..].copy_from_slice(&version.to_be_bytes());
+    data
+}
+
 /// Deletes `KEYS[1]` if its first 8 bytes are `ARGV[1]` (a token's version, or a lock's value).
 const COMPARE_AND_DELETE: &str = r"
 local value = redis.call('GET', KEYS[1])
@@ -109,6 +123,12 @@ impl RedisStore {
         format!("{}{{{key}}}:token", self.inner.prefix)
     }
 
+    /// Marks an invalidated version: loads refuse it while the key lives (a day, longer than
+    /// any access token), even if a writer puts its old value back.
+    fn tombstone_key(&self, key: &StoreKey, version: u64) -> String {
+        format!("{}{{{key}}}:rejected:{version:016x}", self.inner.prefix)
+    }
+
     fn lock_key(&self, key: &StoreKey) -> String {
         format!("{}{{{key}}}:lock", self.inner.prefix)
     }
@@ -147,7 +167,7 @@ impl RedisStore {
         self.inner.keys[0]
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.id().to_be_bytes()),
+                Aad::from(associated_data(key, token.version())),
                 &mut *sealed,
             )
             .map_err(|_| StoreError::new("encryption failed"))?;
@@ -160,17 +180,20 @@ impl RedisStore {
 
     /// The token in `value`, if any key opens it and it parses.
     fn open(&self, key: &StoreKey, value: &[u8]) -> Option<StoredToken> {
+        let version = u64::from_be_bytes(value.get(..VERSION_LEN)?.try_into().ok()?);
         let nonce: [u8; NONCE_LEN] = value.get(VERSION_LEN..VERSION_LEN + NONCE_LEN)?.try_into().ok()?;
         let sealed = value.get(VERSION_LEN + NONCE_LEN..)?;
         for cipher in &self.inner.keys {
             let mut buffer = Zeroizing::new(sealed.to_vec());
             if let Ok(plain) = cipher.open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.id().to_be_bytes()),
+                Aad::from(associated_data(key, version)),
                 &mut buffer,
             ) {
                 let plain = SecretSlice::from(plain.to_vec());
-                return StoredToken::from_bytes(&plain).ok();
+                return StoredToken::from_bytes(&plain)
+                    .ok()
+                    .filter(|token| token.version() == version);
             }
         }
         tracing::debug!("a stored token did not decrypt with any configured key: treated as a miss");
@@ -294,7 +317,16 @@ impl TokenStore for RedisStore {
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
         Box::pin(async move {
             let value: Option<Vec<u8>> = self.run("GET", redis::cmd("GET").arg(self.token_key(key))).await?;
-            Ok(value.and_then(|value| self.open(key, &value)))
+            let Some(token) = value.and_then(|value| self.open(key, &value)) else {
+                return Ok(None);
+            };
+            let rejected: bool = self
+                .run(
+                    "EXISTS",
+                    redis::cmd("EXISTS").arg(self.tombstone_key(key, token.version())),
+                )
+                .await?;
+            Ok((!rejected).then_some(token))
         })
     }
 
@@ -321,7 +353,21 @@ impl TokenStore for RedisStore {
     }
 
     fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(self.compare_and_delete(self.token_key(key), version.to_be_bytes()))
+        Box::pin(async move {
+            // The tombstone first: from then on no replica adopts this version, whatever
+            // happens to the value.
+            self.run::<()>(
+                "SET",
+                redis::cmd("SET")
+                    .arg(self.tombstone_key(key, version))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(TOMBSTONE_TTL_MS),
+            )
+            .await?;
+            self.compare_and_delete(self.token_key(key), version.to_be_bytes())
+                .await
+        })
     }
 
     fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {

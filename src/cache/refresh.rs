@@ -46,6 +46,42 @@ pub(super) struct Installed {
     pub(super) version: u64,
 }
 
+/// How many invalidated store versions an entry remembers (the oldest go first).
+const MAX_REJECTED_VERSIONS: usize = 16;
+
+/// What an entry remembers of rejections: when one last forced a refresh, and which stored
+/// versions were invalidated (boxed, and only while there are any).
+#[derive(Default)]
+pub(super) struct Rejections {
+    pub(super) forced_at: Option<Instant>,
+    // A thin pointer, not a `Vec` inline: almost no entry ever has any, and every entry pays
+    // for the field.
+    #[allow(clippy::box_collection)]
+    versions: Option<Box<Vec<(u64, Instant)>>>,
+}
+
+impl Rejections {
+    fn remember(&mut self, version: u64, until: Instant) {
+        if version == 0 {
+            return; // never stored
+        }
+        let now = Instant::now();
+        let versions = self.versions.get_or_insert_with(Box::default);
+        versions.retain(|&(_, until)| until > now);
+        if versions.len() >= MAX_REJECTED_VERSIONS {
+            versions.remove(0);
+        }
+        versions.push((version, until));
+    }
+
+    fn contains(&self, version: u64) -> bool {
+        let now = Instant::now();
+        self.versions
+            .as_ref()
+            .is_some_and(|versions| versions.iter().any(|&(v, until)| v == version && until > now))
+    }
+}
+
 // `repr(C)`, hot fields first: a hit reads `current`, the two bits and `shared` (for the hit
 // counter), and they share a cache line instead of falling wherever the compiler puts them
 // (after a network round trip, each line a hit touches is likely a miss).
@@ -69,8 +105,9 @@ pub(super) struct Entry {
     pub(super) store_key: Option<Box<StoreKey>>,
     /// The credential that earned the current token: background refreshes use it.
     pub(super) credential: Mutex<Option<Arc<Credential>>>,
-    /// When an API's rejection last forced a refresh (see `invalidate_rejected`).
-    pub(super) forced_refresh_at: Mutex<Option<Instant>>,
+    /// When an API's rejection last forced a refresh (see `invalidate_rejected`), and the
+    /// store versions of invalidated tokens, never adopted again while they live.
+    pub(super) rejections: Mutex<Rejections>,
     /// Single flight: every fetch, by a caller or a refresh job, holds this.
     pub(super) refresh: tokio::sync::Mutex<RefreshState>,
 }
@@ -92,7 +129,7 @@ impl Entry {
             token_generation: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             credential: Mutex::new(None),
-            forced_refresh_at: Mutex::new(None),
+            rejections: Mutex::new(Rejections::default()),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
         }
     }
@@ -162,7 +199,21 @@ impl Entry {
     /// replica's invalidation arriving).
     pub(super) fn forget(&self) {
         self.invalidations.fetch_add(1, Ordering::AcqRel);
+        if let Some(installed) = self.current.load().as_deref() {
+            // Whoever invalidated it, this token is not to come back from a store (replayed
+            // by a writer, or saved again by a replica that missed the news).
+            let until = installed
+                .token
+                .expires_at()
+                .unwrap_or_else(|| Instant::now() + UNKNOWN_LIFETIME);
+            crate::sync::lock(&self.rejections).remember(installed.version, until);
+        }
         self.retire();
+    }
+
+    /// Whether the token stored as `version` was invalidated while it lives.
+    pub(super) fn was_rejected(&self, version: u64) -> bool {
+        crate::sync::lock(&self.rejections).contains(version)
     }
 
     /// An API rejected `token`. Drops it if it is still current, unless a rejection already
@@ -173,13 +224,13 @@ impl Entry {
         if !self.holds(token) {
             return true; // already replaced by another caller
         }
-        let mut forced = crate::sync::lock(&self.forced_refresh_at);
-        if forced.is_some_and(|at| at.elapsed() < cooldown) {
+        let mut rejections = crate::sync::lock(&self.rejections);
+        if rejections.forced_at.is_some_and(|at| at.elapsed() < cooldown) {
             tracing::debug!(key = ?self.key, "the API rejected a token fetched moments ago: keeping it");
             return false;
         }
-        *forced = Some(Instant::now());
-        drop(forced);
+        rejections.forced_at = Some(Instant::now());
+        drop(rejections);
         self.invalidate();
         true
     }

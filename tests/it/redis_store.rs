@@ -373,3 +373,76 @@ async fn an_invalidation_on_one_replica_reaches_the_others() {
     a.token().await.unwrap();
     assert_eq!(tenant.total_token_requests(), 2, "one new token for both");
 }
+
+/// The raw value stored under the one token key, and that key.
+async fn stored_value(redis: &RedisServer) -> (String, Vec<u8>) {
+    let keys = redis.cli(&["KEYS", "*:token"]);
+    let key = keys.lines().next().expect("a stored token").trim().to_owned();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let value: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap();
+    (key, value)
+}
+
+async fn set_value(redis: &RedisServer, key: &str, value: &[u8]) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
+
+/// Issue 24, item 6: a token invalidated anywhere is never adopted again, even when a writer
+/// with access to Redis replays its old value, or flips the version stored beside the
+/// ciphertext. (Before: the version sat outside the AEAD and nothing remembered the
+/// invalidation, so every replica re-adopted the rejected token with 0 requests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_token_is_never_adopted_again_whatever_comes_back() {
+    let redis = RedisServer::start();
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache_a = patient_replica(&redis).await;
+    let a = cache_a.client_credentials(&support::daemon(&tenant), &api(&tenant));
+    let rejected = a.token().await.unwrap();
+    let (key, old_value) = stored_value(&redis).await;
+    assert!(a.invalidate_if_current(&rejected));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !redis.cli(&["GET", &key]).is_empty() {
+        assert!(Instant::now() < deadline, "the invalidated value stays in Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let access = |token: &b2c_token::Token| token.access_token().unwrap().expose_secret().to_owned();
+
+    // Replayed as it was: neither the replica that rejected it nor a new one takes it.
+    set_value(&redis, &key, &old_value).await;
+    let cache_b = patient_replica(&redis).await;
+    let b = cache_b.client_credentials(&support::daemon(&tenant), &api(&tenant));
+    assert_ne!(
+        access(&b.token().await.unwrap()),
+        access(&rejected),
+        "b adopted the rejected token"
+    );
+    assert_eq!(tenant.total_token_requests(), 2);
+    set_value(&redis, &key, &old_value).await;
+    let cache_c = patient_replica(&redis).await;
+    let c = cache_c.client_credentials(&support::daemon(&tenant), &api(&tenant));
+    assert_ne!(
+        access(&c.token().await.unwrap()),
+        access(&rejected),
+        "c adopted the rejected token"
+    );
+
+    // The version flipped: the value no longer opens.
+    let mut flipped = old_value.clone();
+    flipped[7] ^= 1;
+    set_value(&redis, &key, &flipped).await;
+    let cache_d = patient_replica(&redis).await;
+    let d = cache_d.client_credentials(&support::daemon(&tenant), &api(&tenant));
+    assert_ne!(
+        access(&d.token().await.unwrap()),
+        access(&rejected),
+        "d adopted the rejected token"
+    );
+}
