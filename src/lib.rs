@@ -81,6 +81,7 @@ mod scope;
 mod secret;
 mod sync;
 mod token;
+mod untrusted_file;
 #[cfg(feature = "validate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
 mod validate;

@@ -185,6 +185,21 @@ impl Authority {
         self.token_endpoint.host_str().unwrap_or_default()
     }
 
+    /// Which accounts this authority signs in, as the lockout rails count rejected passwords:
+    /// for B2C, the host (one per tenant, whether the path names the tenant by domain or GUID)
+    /// and the policy case-folded, whatever URL form carries it; elsewhere the endpoint.
+    pub(crate) fn account_scope(&self) -> String {
+        match (&self.kind, &self.policy) {
+            (AuthorityKind::B2c, Some(policy)) => format!(
+                "b2c\n{}://{}\n{}",
+                self.token_endpoint.scheme(),
+                self.token_endpoint.authority().to_ascii_lowercase(),
+                policy.as_str().to_lowercase()
+            ),
+            _ => self.endpoint_identity(),
+        }
+    }
+
     /// Which endpoint this is, as cache keys and stores tell endpoints apart: the token URL
     /// with only its scheme and host case-folded (the URL parser already lower-cases both), so
     /// `/TenantA/token` and `/tenanta/token`, or `?tenant=A` and `?tenant=a`, stay two

@@ -18,10 +18,31 @@ use secrecy::{ExposeSecret, SecretSlice};
 
 use super::store::{BoxFuture, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore};
 use crate::error::{Error, Result};
+use crate::untrusted_file;
 
 const NAMESPACE_FILE: &str = "namespace";
 const TOKEN_SUFFIX: &str = ".token";
 const LOCK_SUFFIX: &str = ".lock";
+const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// The store's own files: this user's, mode 0600, regular, reached without a link, and no
+/// larger than a stored token can be (access, refresh and ID tokens: a few kilobytes).
+const PRIVATE_FILE: untrusted_file::Rules = untrusted_file::Rules {
+    max_bytes: 64 * 1024,
+    private: true,
+};
+
+/// The token in the file at `path`, or `None` (logged) for anything else.
+fn read_token(path: &Path) -> Option<StoredToken> {
+    match untrusted_file::read(path, PRIVATE_FILE) {
+        Ok(bytes) => StoredToken::from_bytes(&SecretSlice::from(bytes)).ok(),
+        Err(untrusted_file::Refused::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(refused) => {
+            tracing::warn!(path = %path.display(), %refused, "token file ignored");
+            None
+        }
+    }
+}
 
 /// A [`TokenStore`] in a private directory. See the module docs of the crate's cache.
 ///
@@ -69,9 +90,9 @@ impl FileStore {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
-        require_private(&dir, 0o700)?;
+        require_private_dir(&dir)?;
         let namespace_file = dir.join(NAMESPACE_FILE);
-        if !namespace_file.exists() {
+        if fs::symlink_metadata(&namespace_file).is_err() {
             // Processes started together race to create it: the first link wins, and every
             // process then reads the winner's secret, so they all agree on key ids.
             let mut secret = Vec::with_capacity(32);
@@ -81,9 +102,12 @@ impl FileStore {
             create_once(&dir, &namespace_file, &secret)
                 .map_err(|e| Error::config(format!("cannot write {}: {e}", namespace_file.display())))?;
         }
-        require_private(&namespace_file, 0o600)?;
-        let secret = fs::read(&namespace_file)
-            .map_err(|e| Error::config(format!("cannot read {}: {e}", namespace_file.display())))?;
+        let secret = untrusted_file::read(&namespace_file, PRIVATE_FILE).map_err(|refused| {
+            Error::config(format!(
+                "cannot use {}: {refused} (it must be a file of this user's, mode 0600)",
+                namespace_file.display()
+            ))
+        })?;
         if secret.len() < 16 {
             return Err(Error::config(format!(
                 "{} is too short: delete it and a new one is made",
@@ -131,7 +155,8 @@ impl FileStore {
         Ok(entries)
     }
 
-    /// Deletes every stored token and lock. Returns how many tokens were deleted.
+    /// Deletes every stored token and lock, and any temporary file a crashed writer left
+    /// (it may hold a token). Returns how many tokens were deleted.
     ///
     /// # Errors
     /// [`Error::Config`] if the directory cannot be read.
@@ -142,7 +167,10 @@ impl FileStore {
         {
             let Ok(file) = file else { continue };
             let name = file.file_name().to_string_lossy().into_owned();
-            if (name.ends_with(TOKEN_SUFFIX) || name.ends_with(LOCK_SUFFIX)) && fs::remove_file(file.path()).is_ok() {
+            let temporary = name.starts_with('.') && name.ends_with(TEMPORARY_SUFFIX);
+            if (name.ends_with(TOKEN_SUFFIX) || name.ends_with(LOCK_SUFFIX) || temporary)
+                && fs::remove_file(file.path()).is_ok()
+            {
                 deleted += usize::from(name.ends_with(TOKEN_SUFFIX));
             }
         }
@@ -153,15 +181,10 @@ impl FileStore {
         self.dir.join(format!("{key}{suffix}"))
     }
 
-    /// The token in `key`'s file, if it is private and parses; anything else is a miss.
+    /// The token in `key`'s file, if it is this user's own regular file (mode 0600, not a
+    /// link, not a FIFO), small enough to be one, and parses; anything else is a miss.
     fn read(&self, key: &StoreKey) -> Option<StoredToken> {
-        let path = self.path(key, TOKEN_SUFFIX);
-        if require_private(&path, 0o600).is_err() {
-            tracing::warn!(path = %path.display(), "token file readable by others: ignored (expected mode 0600)");
-            return None;
-        }
-        let bytes = SecretSlice::from(fs::read(&path).ok()?);
-        StoredToken::from_bytes(&bytes).ok()
+        read_token(&self.path(key, TOKEN_SUFFIX))
     }
 }
 
@@ -171,8 +194,14 @@ impl TokenStore for FileStore {
     }
 
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
-        let token = self.read(key);
-        Box::pin(async move { Ok(token) })
+        // Read on the blocking pool, inside the future: the cache's time limit on store calls
+        // applies, and a slow disk never stalls the runtime.
+        let path = self.path(key, TOKEN_SUFFIX);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || read_token(&path))
+                .await
+                .map_err(|_| StoreError::new("reading a token file failed"))
+        })
     }
 
     fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
@@ -195,12 +224,17 @@ impl TokenStore for FileStore {
 
     fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
         let path = self.path(key, LOCK_SUFFIX);
-        // A lock older than its TTL belonged to a process that died: take it over.
-        let stale = fs::metadata(&path)
-            .and_then(|meta| meta.modified())
-            .ok()
-            .and_then(|at| at.elapsed().ok())
-            .is_some_and(|age| age > ttl);
+        // A lock older than its TTL belonged to a process that died: take it over. Whatever
+        // is not a regular file (a dangling symbolic link, say) is no lock at all. The link
+        // itself is looked at, never followed.
+        let stale = fs::symlink_metadata(&path).is_ok_and(|meta| {
+            !meta.is_file()
+                || meta
+                    .modified()
+                    .ok()
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|age| age > ttl)
+        });
         if stale {
             let _ = fs::remove_file(&path);
         }
@@ -218,7 +252,7 @@ impl TokenStore for FileStore {
 
     fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
         let path = self.path(key, LOCK_SUFFIX);
-        if fs::read(&path).is_ok_and(|held| held == lock.0.to_be_bytes()) {
+        if untrusted_file::read(&path, PRIVATE_FILE).is_ok_and(|held| held == lock.0.to_be_bytes()) {
             let _ = fs::remove_file(&path);
         }
         Box::pin(async { Ok(()) })
@@ -236,7 +270,7 @@ impl fmt::Debug for FileStore {
 
 /// Writes `bytes` to a new private temporary file in `dir`, then renames it over `path`.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = dir.join(format!(".{:016x}.tmp", super::stored_token::random_u64()));
+    let temporary = dir.join(format!(".{:016x}{TEMPORARY_SUFFIX}", super::stored_token::random_u64()));
     let written = create_private_file(&temporary).and_then(|mut file| {
         file.write_all(bytes)?;
         file.sync_all()
@@ -253,7 +287,7 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 /// Writes `bytes` to `path` unless it exists: complete or absent, never half-written, and
 /// never replacing another process's file.
 fn create_once(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = dir.join(format!(".{:016x}.tmp", super::stored_token::random_u64()));
+    let temporary = dir.join(format!(".{:016x}{TEMPORARY_SUFFIX}", super::stored_token::random_u64()));
     let written = create_private_file(&temporary).and_then(|mut file| {
         file.write_all(bytes)?;
         file.sync_all()
@@ -309,22 +343,15 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Refuses a path other users can read or write: tokens are credentials.
-#[cfg(unix)]
-fn require_private(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::metadata(path).map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
-    let actual = meta.permissions().mode() & 0o777;
-    if actual & 0o077 != 0 {
-        return Err(Error::config(format!(
-            "{} has mode {actual:o}: other users could read tokens; chmod {mode:o} it",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn require_private(_: &Path, _: u32) -> Result<()> {
-    Ok(())
+/// Refuses a directory another user owns or can read or write: tokens are credentials, and a
+/// directory someone else controls lets them plant or swap files (as root, a cache directory
+/// made by another user).
+fn require_private_dir(dir: &Path) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(|e| Error::config(format!("cannot read {}: {e}", dir.display())))?;
+    untrusted_file::require_owned_and_private(&meta).map_err(|refused| {
+        Error::config(format!(
+            "the token cache directory {} is {refused}: it must be this user's, mode 0700 (chown and chmod 700 it, or choose another directory)",
+            dir.display()
+        ))
+    })
 }

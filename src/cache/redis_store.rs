@@ -31,6 +31,10 @@ const DEFAULT_PREFIX: &str = "b2c-token:";
 /// Bytes before the ciphertext: the version (for compare-and-delete in Lua), then the nonce.
 const VERSION_LEN: usize = 8;
 
+/// A stored token (access, refresh and ID token, encrypted) is a few kilobytes; a value past
+/// this is not one, and is neither read whole nor decrypted.
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
 /// How long an invalidated version stays refused: a day, longer than any access token lives.
 const TOMBSTONE_TTL_MS: u64 = 24 * 3600 * 1000;
 
@@ -316,8 +320,22 @@ impl TokenStore for RedisStore {
 
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
         Box::pin(async move {
-            let value: Option<Vec<u8>> = self.run("GET", redis::cmd("GET").arg(self.token_key(key))).await?;
-            let Some(token) = value.and_then(|value| self.open(key, &value)) else {
+            // At most one byte past the cap comes back: a huge value (written by a broken or
+            // hostile writer) costs neither the transfer nor its decryption.
+            let value: Vec<u8> = self
+                .run(
+                    "GETRANGE",
+                    redis::cmd("GETRANGE")
+                        .arg(self.token_key(key))
+                        .arg(0)
+                        .arg(MAX_VALUE_BYTES),
+                )
+                .await?;
+            if value.len() > MAX_VALUE_BYTES {
+                tracing::debug!("a stored value is larger than {MAX_VALUE_BYTES} bytes: treated as a miss");
+                return Ok(None);
+            }
+            let Some(token) = self.open(key, &value) else {
                 return Ok(None);
             };
             let rejected: bool = self

@@ -13,7 +13,7 @@ use super::transport::Transport;
 use super::{Client, ClientInner};
 use crate::authority::{Authority, AuthorityKind};
 use crate::error::{Error, Result};
-use crate::net::{http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::net::{http_client, secure, HttpChoice, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::secret::ClientSecret;
 
 /// Configures a [`Client`]; nothing is checked until [`ClientBuilder::build`].
@@ -26,7 +26,7 @@ pub struct ClientBuilder {
     client_authentication: ClientAuthentication,
     send_response_type: bool,
     refresh_resource: Option<String>,
-    http: Option<reqwest::Client>,
+    http: HttpChoice,
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -50,7 +50,7 @@ impl ClientBuilder {
             client_authentication: ClientAuthentication::FormBody,
             send_response_type: false,
             refresh_resource: None,
-            http: None,
+            http: HttpChoice::Own,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -100,11 +100,46 @@ impl ClientBuilder {
         self
     }
 
-    /// Share an existing `reqwest::Client` (and its connection pool). Configure it not to
-    /// follow redirects (`reqwest::redirect::Policy::none()`): a redirected POST would carry
-    /// the form, secrets included, to wherever the server points. The SDK's own default does so.
+    /// Token requests go through a client built from `builder` (your proxy, TLS, DNS or
+    /// connection-pool settings), finished with the crate's rules, which override yours where
+    /// they conflict: no redirects, the timeouts of this builder, and no proxy at all for a
+    /// plain `http://` (loopback) token endpoint. Every promise the crate's own client keeps
+    /// holds. This is the way to customise the HTTP client.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), b2c_token::Error> {
+    /// use b2c_token::{Authority, Client};
+    ///
+    /// let http = reqwest::Client::builder().pool_max_idle_per_host(4);
+    /// let client = Client::builder(Authority::b2c("contoso", "B2C_1_signin")?, "<client id>")
+    ///     .client_secret("<secret>")
+    ///     .http_client_builder(http)
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.http = HttpChoice::Builder(Box::new(builder));
+        self
+    }
+
+    /// Sends token requests with an already built `reqwest::Client`, to share its connection
+    /// pool. Prefer [`ClientBuilder::http_client_builder`]: a finished client's settings cannot
+    /// be read or changed, so with this one the crate can no longer promise that
+    ///
+    /// * **no redirect is followed**: a client that follows redirects (reqwest's default)
+    ///   re-sends the form, client secret and password included, to wherever a 307/308 points.
+    ///   A token answered from another URL is refused, but a chain that leads back to the
+    ///   token URL cannot be told from a direct answer;
+    /// * **no proxy sees a password in clear text**: the client's proxy settings apply,
+    ///   including `HTTP_PROXY`, `http_proxy`, `ALL_PROXY` and `all_proxy`, which reqwest reads
+    ///   by default. So that this never exposes a form, [`ClientBuilder::build`] refuses a
+    ///   finished client for a plain `http://` token endpoint;
+    /// * the timeouts of [`ClientBuilder::timeout`] bound the connection: the total timeout is
+    ///   set per request, the connect timeout is the client's own.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())` for the first promise.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
+        self.http = HttpChoice::Client(http);
         self
     }
 
@@ -185,9 +220,11 @@ impl ClientBuilder {
         if self
             .client_secret
             .as_ref()
-            .is_some_and(|s| s.expose_secret().is_empty())
+            .is_some_and(|s| s.expose_secret().trim().is_empty())
         {
-            return Err(Error::config("the client secret is empty"));
+            return Err(Error::config(
+                "the client secret is empty or blank: use the secret's value from the app registration",
+            ));
         }
         if self.client_secret.is_some() && self.assertion.is_some() {
             return Err(Error::config(
@@ -218,17 +255,31 @@ impl ClientBuilder {
                 "trust_only_added_roots needs the CA to trust: add it with add_root_certificate",
             ));
         }
-        if self.http.is_some() && !roots.is_empty() {
+        if matches!(self.http, HttpChoice::Client(_)) && !roots.is_empty() {
             return Err(Error::config(
                 "add_root_certificate configures the SDK's own HTTP client: with http_client, add the certificate to that reqwest::Client instead",
             ));
         }
+        let endpoint = self.authority.token_endpoint();
         let http = match self.http {
-            Some(http) => http,
-            None => http_client(
+            HttpChoice::Client(_) if endpoint.scheme() == "http" => {
+                return Err(Error::config(
+                    "a finished reqwest::Client may send a plain http:// token request through a proxy (HTTP_PROXY, ALL_PROXY...) in clear text: pass its builder with ClientBuilder::http_client_builder, or let the crate build the client",
+                ))
+            }
+            HttpChoice::Client(http) => http,
+            HttpChoice::Builder(builder) => secure(
+                *builder,
                 self.timeout,
                 self.connect_timeout,
-                self.authority.token_endpoint(),
+                endpoint,
+                roots,
+                self.only_added_roots,
+            )?,
+            HttpChoice::Own => http_client(
+                self.timeout,
+                self.connect_timeout,
+                endpoint,
                 roots,
                 self.only_added_roots,
             )?,

@@ -10,18 +10,29 @@
 //!   server may have counted the attempt: the same password is not re-sent for
 //!   [`LOST_REPLY_WINDOW`], and a call sends it at most twice.
 //!
-//! Keyed by a keyed hash (SipHash with this process's random key) of the endpoint, client,
-//! username and password: the password itself is never stored. Only the error (already
-//! scrubbed of secrets, see `error/server_text.rs`) is remembered.
+//! Rejections are remembered **per account, for the whole process**: B2C counts failed
+//! sign-ins per account whichever client or URL spelling sent them, and a daemon that builds a
+//! fresh `Client` for every attempt must not get a fresh memory with it. The account is the
+//! authority's [`crate::Authority::account_scope`] (for B2C: host and lower-cased policy, so
+//! the path, `?p=` and `tfp` forms, policy case and tenant domain or GUID are one account) and
+//! the username trimmed and lower-cased. Requests in flight are shared per client only (a
+//! token one application registration earned is never handed to another).
+//!
+//! Keyed by a keyed hash (SipHash with this process's random key) of those and the password:
+//! the password itself is never stored. Only the error (already scrubbed of secrets, see
+//! `error/server_text.rs`) is remembered, at most [`MAX_REMEMBERED`] of them.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
+// The process's own monotonic clock, not tokio's: the memory is shared by every runtime of the
+// process, and a runtime whose clock is paused or advanced (tests) must not age or keep
+// another's entries.
+use std::time::Instant;
 
 use crate::error::b2c_code::B2cCode;
 use crate::error::{Error, Result};
@@ -36,11 +47,36 @@ pub(crate) const MAX_PASSWORD_ATTEMPTS: u32 = 2;
 
 type Shared = watch::Receiver<Option<Result<Token>>>;
 
+/// The rails of one client: its window and its requests in flight. What was rejected is
+/// remembered process-wide ([`remembered`]).
 pub(crate) struct RejectedCredentials {
     window: Duration,
-    hasher: RandomState,
-    remembered: Mutex<HashMap<u64, (Instant, Duration, Error)>>,
     in_flight: Mutex<HashMap<u64, Shared>>,
+}
+
+/// Rejected credentials, remembered for every client of the process: one process, one memory
+/// of which accounts' passwords were refused (bounded), the one piece of state this crate
+/// keeps beyond a handle's life, because the account's lockout counter at B2C outlives them too.
+struct Remembered {
+    hasher: RandomState,
+    entries: Mutex<HashMap<u64, (Instant, Duration, Error)>>,
+}
+
+fn remembered() -> &'static Remembered {
+    static REMEMBERED: OnceLock<Remembered> = OnceLock::new();
+    REMEMBERED.get_or_init(|| Remembered {
+        hasher: RandomState::new(),
+        entries: Mutex::new(HashMap::new()),
+    })
+}
+
+/// The two keys of one password attempt.
+#[derive(Clone, Copy)]
+pub(crate) struct Keys {
+    /// Account and password: what rejections are remembered under.
+    account: u64,
+    /// That and the client: what requests in flight are shared under.
+    flight: u64,
 }
 
 /// A caller's place in the single flight for one credential set.
@@ -75,26 +111,32 @@ impl RejectedCredentials {
     pub(crate) fn new(window: Duration) -> Self {
         Self {
             window,
-            hasher: RandomState::new(),
-            remembered: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
     }
 
-    pub(crate) fn key(&self, endpoint: &str, client_id: &str, username: &str, password: &str) -> u64 {
-        self.hasher
-            .hash_one((endpoint, client_id, username.to_lowercase(), password))
+    /// The keys of `password` for `username` at `account` (an authority's account scope)
+    /// through `client` (its endpoint and client ID). The username is compared as B2C does:
+    /// trimmed and case-insensitively.
+    pub(crate) fn keys(account: &str, client: &str, username: &str, password: &str) -> Keys {
+        let hasher = &remembered().hasher;
+        let account = hasher.hash_one((account, username.trim().to_lowercase(), password));
+        Keys {
+            account,
+            flight: hasher.hash_one((account, client)),
+        }
     }
 
     /// The remembered rejection or lost reply for these credentials, if still within its window.
-    pub(crate) fn check(&self, key: u64) -> Option<Error> {
-        let remembered = crate::sync::lock(&self.remembered);
-        let (at, window, error) = remembered.get(&key)?;
+    pub(crate) fn check(&self, keys: Keys) -> Option<Error> {
+        let remembered = crate::sync::lock(&remembered().entries);
+        let (at, window, error) = remembered.get(&keys.account)?;
         (at.elapsed() < *window).then(|| error.clone())
     }
 
-    /// Joins the request in flight for `key`, or becomes the one sending it.
-    pub(crate) fn join(&self, key: u64) -> Flight<'_> {
+    /// Joins the request in flight for these keys, or becomes the one sending it.
+    pub(crate) fn join(&self, keys: Keys) -> Flight<'_> {
+        let key = keys.flight;
         let mut in_flight = crate::sync::lock(&self.in_flight);
         if let Some(receiver) = in_flight.get(&key) {
             return Flight::Follower(receiver.clone());
@@ -116,7 +158,8 @@ impl RejectedCredentials {
 
     /// Remembers `error` if it says the credentials themselves are wrong, or that the reply
     /// to them was lost.
-    pub(crate) fn record(&self, key: u64, error: &Error) {
+    pub(crate) fn record(&self, keys: Keys, error: &Error) {
+        let key = keys.account;
         if self.window.is_zero() {
             return; // the rails are turned off
         }
@@ -127,7 +170,7 @@ impl RejectedCredentials {
         } else {
             return;
         };
-        let mut remembered = crate::sync::lock(&self.remembered);
+        let mut remembered = crate::sync::lock(&remembered().entries);
         remembered.retain(|_, (at, window, _)| at.elapsed() < *window);
         if remembered.len() >= MAX_REMEMBERED {
             if let Some(oldest) = remembered.iter().min_by_key(|(_, (at, _, _))| *at).map(|(k, _)| *k) {

@@ -147,6 +147,13 @@ impl Client {
         if username.trim().is_empty() {
             return Err(Error::config("the username is empty"));
         }
+        if username.chars().any(char::is_control) {
+            // A newline or tab is never part of a sign-in name; sent as is, it would reach the
+            // server's logs and the lockout counter of an account nobody meant.
+            return Err(Error::config(
+                "the username contains a control character (newline, tab...): check how it was read",
+            ));
+        }
         if self.inner.authority.kind() == AuthorityKind::ExternalId {
             return Err(Error::config(
                 "Microsoft Entra External ID does not support the resource owner password (ROPC) grant: use client credentials for daemons and services, and native authentication for apps that sign users in (docs/migrating-to-external-id.md)",
@@ -206,9 +213,9 @@ impl Client {
             return send_with_retries(&inner.transport, &inner.retry, &inner.authority, grant.kind(), &request).await;
         };
         let rails = &inner.rejected_credentials;
-        let key = rails.key(
-            inner.authority.token_endpoint().as_str(),
-            &inner.client_id,
+        let key = RejectedCredentials::keys(
+            &inner.authority.account_scope(),
+            &inner.cache_identity,
             username,
             password.expose_secret(),
         );

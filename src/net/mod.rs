@@ -24,6 +24,14 @@ pub(crate) use self::document::{document_string, get_json};
 pub(crate) use self::failure::transport_error;
 pub(crate) use self::form::{post_form, Reply};
 pub(crate) use self::retry_after::parse_retry_after;
+
+/// The HTTP client a [`crate::Client`] sends with: the crate's own, a user's builder that the
+/// crate finishes with its rules ([`secure`]), or a user's finished client.
+pub(crate) enum HttpChoice {
+    Own,
+    Builder(Box<reqwest::ClientBuilder>),
+    Client(reqwest::Client),
+}
 use crate::error::{Error, Result};
 
 /// The `User-Agent` sent with every request.
@@ -34,11 +42,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default connect timeout.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The crate's own HTTP client: rustls, no redirects (a redirect would re-send the form,
-/// secrets included, to wherever the server points), bounded timeouts, the extra trusted
-/// roots on top of the system's. For a plain `http://` endpoint (loopback only) no proxy is
-/// ever used: a proxy from `HTTP_PROXY` would receive the form, password included, in clear
-/// text. `https://` goes through a configured proxy as usual.
+/// The crate's own HTTP client: [`secure`] applied to a fresh `reqwest` builder.
 pub(crate) fn http_client(
     timeout: Duration,
     connect_timeout: Duration,
@@ -46,7 +50,32 @@ pub(crate) fn http_client(
     extra_roots: Vec<reqwest::Certificate>,
     only_extra_roots: bool,
 ) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+    secure(
+        reqwest::Client::builder(),
+        timeout,
+        connect_timeout,
+        endpoint,
+        extra_roots,
+        only_extra_roots,
+    )
+}
+
+/// Where a request may go, applied to any `reqwest` builder (the crate's own, or one a user
+/// configured): no redirects (a redirect would re-send the form, secrets included, to
+/// wherever the server points, even when it comes back to the same URL in the end), bounded
+/// timeouts, the extra trusted roots on top of the system's. For a plain `http://` endpoint
+/// (loopback only) no proxy is ever used: a proxy from `HTTP_PROXY`, `ALL_PROXY` or the
+/// builder's own settings would receive the form, password included, in clear text. `https://`
+/// goes through a configured proxy as usual (the proxy sees only the TLS stream).
+pub(crate) fn secure(
+    builder: reqwest::ClientBuilder,
+    timeout: Duration,
+    connect_timeout: Duration,
+    endpoint: &Url,
+    extra_roots: Vec<reqwest::Certificate>,
+    only_extra_roots: bool,
+) -> Result<reqwest::Client> {
+    let mut builder = builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(connect_timeout)

@@ -4,6 +4,7 @@
 use crate::support;
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
 use b2c_token::{Password, Scopes};
@@ -610,5 +611,102 @@ async fn the_cli_runs_under_valgrind() {
     assert_eq!(run.code, 0, "under valgrind: {}", run.stderr);
     assert!(run.stdout.starts_with("eyJ"));
     assert_eq!(tenant.total_token_requests(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The token file `--cache` wrote in `dir` (there is one).
+fn token_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "token"))
+        .expect("a token file")
+}
+
+/// Issue 25, item 3: the file cache cannot be made to hang, lie or leak. Each planted thing
+/// at a cache path costs one request at most and a few seconds at most (before: a FIFO hung
+/// the run for ever, a 1 GiB file was read whole, a dangling link at the lock cost 20 s, and
+/// `cache clear` left a crashed writer's temporary file, which holds a token).
+#[tokio::test]
+async fn planted_files_in_the_cache_neither_hang_nor_lie() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tenant = FakeTenant::start().await.unwrap();
+    let dir = cache_dir("planted");
+    let env = file_cache_env(&tenant, &dir);
+    let run = || async { b2c_token(&["client-credentials"], &with(&env, &[]), None).await };
+    assert_eq!(run().await.code, 0);
+    let token = token_file(&dir);
+    let lock = token.with_extension("lock");
+    let started = std::time::Instant::now();
+
+    // A FIFO where the token was.
+    std::fs::remove_file(&token).unwrap();
+    assert!(Command::new("mkfifo").arg(&token).status().await.unwrap().success());
+    let fifo = tokio::time::timeout(Duration::from_secs(10), run())
+        .await
+        .expect("a FIFO hung the run");
+    assert_eq!(fifo.code, 0, "{}", fifo.stderr);
+    std::fs::remove_file(&token).unwrap();
+
+    // A 1 GiB (sparse) file: a miss, not a read.
+    let huge = std::fs::File::create(&token).unwrap();
+    huge.set_len(1 << 30).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(run().await.code, 0);
+
+    // A dangling symbolic link at the lock path: no lock at all.
+    let _ = std::fs::remove_file(&token);
+    std::os::unix::fs::symlink(dir.join("nowhere"), &lock).unwrap();
+    assert_eq!(run().await.code, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "planted files cost {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        tenant.total_token_requests(),
+        4,
+        "one request per planted file, then the cache"
+    );
+
+    // A crashed writer's temporary file is cleared with the rest.
+    std::fs::write(dir.join(".00000000deadbeef.tmp"), "a token").unwrap();
+    let clear = b2c_token(&["cache", "clear"], &with(&env, &[]), None).await;
+    assert_eq!(clear.code, 0, "{}", clear.stderr);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "namespace")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 25, item 3: files and directories another user owns are not trusted, even by root
+/// (CI runs as root; a second uid, 65534, is given the files with chown). Before: a root run
+/// accepted another user's 0700 directory and adopted the token file that user planted.
+#[tokio::test]
+async fn another_users_cache_directory_and_files_are_refused() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: giving files to another uid needs root (CI runs this as root)");
+        return;
+    }
+    let tenant = FakeTenant::start().await.unwrap();
+    let dir = cache_dir("owners");
+    let env = file_cache_env(&tenant, &dir);
+    let run = || async { b2c_token(&["client-credentials"], &with(&env, &[]), None).await };
+    assert_eq!(run().await.code, 0);
+    let token = token_file(&dir);
+
+    // A token file of another user's in our directory: ignored, a request made.
+    std::os::unix::fs::chown(&token, Some(65534), Some(65534)).unwrap();
+    assert_eq!(run().await.code, 0);
+    assert_eq!(tenant.total_token_requests(), 2, "adopted another user's token file");
+
+    // The directory itself owned by another user (mode 0700): refused outright.
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let refused = run().await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("owned by uid 65534"), "{}", refused.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }

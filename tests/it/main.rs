@@ -21,8 +21,10 @@ mod fake_tenant;
 mod grants;
 #[cfg(feature = "cli")]
 mod hostile_servers;
+mod lockout;
 #[cfg(all(feature = "reqwest-middleware", feature = "tower"))]
 mod middleware;
+mod model;
 #[cfg(feature = "reqwest-middleware")]
 mod redaction;
 #[cfg(feature = "redis")]
@@ -36,4 +38,5 @@ mod tonic_interceptor;
 mod tower_layer;
 #[cfg(all(feature = "validate", feature = "axum"))]
 mod validate;
+mod where_secrets_go;
 mod whose_token;

@@ -446,3 +446,35 @@ async fn an_invalidated_token_is_never_adopted_again_whatever_comes_back() {
         "d adopted the rejected token"
     );
 }
+
+/// Issue 25, item 6: a huge value (64 MiB, planted by a broken or hostile writer) stays inside
+/// the store's time limit: it is neither transferred whole nor decrypted, and the replica
+/// fetches its own token. (Before: one call took seconds, decrypting outside the timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_stored_value_stays_inside_the_store_time_limit() {
+    let redis = RedisServer::start();
+    let tenant = FakeTenant::start().await.unwrap();
+    let warm = patient_replica(&redis).await;
+    warm.client_credentials(&support::daemon(&tenant), &api(&tenant))
+        .token()
+        .await
+        .unwrap();
+    let (key, value) = stored_value(&redis).await;
+    let mut huge = value.clone();
+    huge.resize(64 << 20, 7);
+    set_value(&redis, &key, &huge).await;
+    let store = store_builder(&redis, KEY)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .unwrap();
+    let cache = replica_on(Arc::new(store));
+    let started = Instant::now();
+    cache
+        .client_credentials(&support::daemon(&tenant), &api(&tenant))
+        .token()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(tenant.total_token_requests(), 2, "the huge value is a miss");
+}

@@ -16,7 +16,13 @@ async fn ropc_against(status: u16, content_type: &str, body: &str) -> Result<b2c
         .await;
     let client = client_builder(&server).build().unwrap();
     client
-        .acquire_token_by_password("alice", &Password::new("pw"), &Scopes::empty())
+        // A username of its own: the lockout memory is per process and account, and wiremock
+        // hands the same pooled server (one account) to test after test.
+        .acquire_token_by_password(
+            &format!("alice-{}", uuid::Uuid::new_v4()),
+            &Password::new("pw"),
+            &Scopes::empty(),
+        )
         .await
 }
 

@@ -207,6 +207,19 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 .await?
         }
     };
+    // Whatever is printed must be usable after `Bearer `: RFC 6750's characters (a CR/LF or
+    // space in `curl -H "Authorization: Bearer $(b2c-token …)"` would inject a header), then
+    // the same check the library's layers make (a `mac` or `pop` token is the unusable-token
+    // error). Printing nothing beats printing that.
+    if let Some(access) = token.access_token() {
+        if !is_b64token(access.expose_secret()) {
+            return Err(Failure {
+                code: 4,
+                message: "error: the server's access token is not a valid bearer token (RFC 6750 b64token: letters, digits and -._~+/ then =): not printing it".into(),
+            });
+        }
+        token.authorization_header()?;
+    }
     if cli.json {
         return Ok(json(&token));
     }
@@ -220,13 +233,5 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         return decode_claims(access.expose_secret());
     }
     let access = access.expose_secret();
-    if !is_b64token(access) {
-        // Printed into `curl -H "Authorization: Bearer $(b2c-token …)"`, a CR/LF or space
-        // would inject a header: print nothing rather than that.
-        return Err(Failure {
-            code: 4,
-            message: "error: the server's access token is not a valid bearer token (RFC 6750 b64token: letters, digits and -._~+/ then =): not printing it".into(),
-        });
-    }
     Ok(access.to_owned())
 }

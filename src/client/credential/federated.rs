@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 use super::{AssertionFuture, AssertionRequest, ClientAssertion, CredentialIdentity, IdentityFuture};
 use crate::error::{Error, Result};
+use crate::untrusted_file;
 
 /// Federated tokens are a few kilobytes; a larger file is not one.
 const MAX_BYTES: u64 = 64 * 1024;
@@ -101,38 +102,23 @@ async fn read_assertion(path: &Path) -> Result<Assertion> {
 }
 
 fn read_file(path: &Path) -> Result<String> {
-    use std::io::Read as _;
-    let failed = |e: std::io::Error| {
+    let rules = untrusted_file::Rules {
+        max_bytes: MAX_BYTES,
+        // Kubernetes projects the file through symbolic links (`..data/`), owned by root.
+        private: false,
+    };
+    let bytes = untrusted_file::read(path, rules).map_err(|refused| {
         Error::config(format!(
-            "could not read the federated token file {}: {e}",
+            "could not read the federated token file {}: {refused}",
             path.display()
         ))
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        // Opening a FIFO for reading blocks until a writer comes; non-blocking, it returns at
-        // once, and the type check below refuses it.
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(failed)?;
-    let metadata = file.metadata().map_err(failed)?;
-    if !metadata.is_file() {
-        return Err(Error::config(format!(
-            "the federated token file {} is not a regular file",
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::config(format!(
+            "the federated token file {} is not text: not a token",
             path.display()
-        )));
-    }
-    let mut text = String::new();
-    file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(failed)?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(Error::config(format!(
-            "the federated token file {} is larger than {MAX_BYTES} bytes: not a token",
-            path.display()
-        )));
-    }
+        ))
+    })?;
     if text.trim().is_empty() {
         return Err(Error::config(format!(
             "the federated token file {} is empty",
