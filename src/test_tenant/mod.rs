@@ -402,6 +402,18 @@ impl FakeTenant {
             .unwrap_or(0)
     }
 
+    /// How many token requests in the log (see [`FakeTenant::clear_request_log`]) came from
+    /// `client_id`, whatever their grant: what one application registration asked for.
+    #[must_use]
+    pub fn token_requests_from(&self, client_id: &str) -> usize {
+        self.state
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.form_value("grant_type").is_some() && r.form_value("client_id") == Some(client_id))
+            .count()
+    }
+
     /// Token requests of every grant.
     #[must_use]
     pub fn total_token_requests(&self) -> usize {

@@ -166,11 +166,7 @@ impl<'t> World<'t> {
     }
 
     fn requests_for(&self, client_id: &str) -> usize {
-        self.tenant
-            .requests()
-            .iter()
-            .filter(|r| r.form_value("client_id") == Some(client_id) && r.form_value("grant_type").is_some())
-            .count()
+        self.tenant.token_requests_from(client_id)
     }
 
     /// Runs the runtime until the tenant's request log stops growing (background jobs done).
