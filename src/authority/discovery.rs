@@ -107,9 +107,23 @@ fn check_issuer(metadata_url: &Url, issuer: &str) -> Result<()> {
         ))
     };
     let issuer_url = Url::parse(issuer).map_err(|_| refuse())?;
-    let segments: Vec<&str> = issuer_url.path_segments().map(Iterator::collect).unwrap_or_default();
-    let [guid, "v2.0"] = segments.as_slice() else {
-        return Err(refuse());
+    // B2C's issuers end in a slash (`https://{tenant}.b2clogin.com/{guid}/v2.0/`): one trailing
+    // slash is the same issuer, an empty segment elsewhere is not.
+    let path = issuer_url.path().strip_suffix('/').unwrap_or(issuer_url.path());
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let metadata_path = metadata_url.path().to_ascii_lowercase();
+    let guid = match segments.as_slice() {
+        [guid, "v2.0"] => *guid,
+        // B2C's `tfp` form names the tenant by GUID and the policy the document is for.
+        ["tfp", guid, policy, "v2.0"]
+            if metadata_path.contains(&format!("/{}/", policy.to_ascii_lowercase()))
+                || metadata_url
+                    .query_pairs()
+                    .any(|(name, value)| name == "p" && value.eq_ignore_ascii_case(policy)) =>
+        {
+            *guid
+        }
+        _ => return Err(refuse()),
     };
     let guid_ok = guid.len() == 36 && uuid::Uuid::parse_str(guid).is_ok();
     let metadata_host = metadata_url.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -153,5 +167,22 @@ mod tests {
         assert!(check_issuer(&generic, "https://idp.example.com").is_ok());
         assert!(check_issuer(&generic, "https://idp.example.com/").is_ok());
         assert!(check_issuer(&generic, "https://other.example.com").is_err());
+    }
+
+    #[test]
+    fn b2c_issuers_end_in_a_slash_and_may_name_the_policy() {
+        let guid = "11111111-2222-4333-8444-555555555555";
+        for metadata in [
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration",
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration?p=b2c_1_signin",
+            "https://contoso.b2clogin.com/tfp/contoso.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration",
+        ] {
+            let metadata = url(metadata);
+            assert!(check_issuer(&metadata, &format!("https://contoso.b2clogin.com/{guid}/v2.0/")).is_ok());
+            assert!(check_issuer(&metadata, &format!("https://contoso.b2clogin.com/tfp/{guid}/b2c_1_signin/v2.0/")).is_ok());
+            assert!(check_issuer(&metadata, &format!("https://contoso.b2clogin.com/tfp/{guid}/B2C_1_other/v2.0/")).is_err());
+            assert!(check_issuer(&metadata, &format!("https://contoso.b2clogin.com/{guid}//v2.0/")).is_err());
+            assert!(check_issuer(&metadata, &format!("https://evil.b2clogin.com/{guid}/v2.0/")).is_err());
+        }
     }
 }

@@ -19,6 +19,7 @@ mod fleet;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
 mod refresh;
+mod rejections;
 mod schedule;
 mod shared;
 mod source;

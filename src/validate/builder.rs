@@ -151,9 +151,18 @@ impl ValidatorBuilder {
                 )
             })?;
             let policy = authority.policy().map(|p| p.as_str().to_owned());
-            if !sources.iter().any(|s: &KeySource| s.policy == policy) {
-                sources.push(KeySource::new(policy, metadata.clone()));
+            let same_policy = |source: &KeySource| match (&source.policy, &policy) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                (None, None) => true,
+                _ => false,
+            };
+            if sources.iter().any(same_policy) {
+                return Err(Error::config(format!(
+                    "two authorities for {}: a validator keeps one issuer of keys per policy; remove the second authority (or use a validator per tenant)",
+                    policy.as_deref().map_or_else(|| "the same tenant (no policy)".to_owned(), |p| format!("policy {p}"))
+                )));
             }
+            sources.push(KeySource::new(policy, metadata.clone()));
         }
         let http = match self.http {
             Some(http) => http,

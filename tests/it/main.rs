@@ -17,6 +17,7 @@ mod cache;
 mod cache_attacks;
 #[cfg(feature = "cli")]
 mod cli;
+mod discovery;
 mod fake_tenant;
 mod grants;
 #[cfg(feature = "cli")]

@@ -379,6 +379,30 @@ async fn every_authority_form_reaches_the_same_keys() {
     }
 }
 
+/// Issue 26, item 6: a second authority for a policy already configured is an error at
+/// `build()` (before: the second was dropped without a word, its tokens then refused).
+#[tokio::test]
+async fn a_second_authority_for_the_same_policy_is_a_configuration_error() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let first = tenant.authority(defaults::SIGNIN_POLICY).expect("authority");
+    let other_tenant = tenant
+        .authority_builder("b2c_1_SIGNIN")
+        .tenant_id("00000000-0000-4000-8000-000000000000")
+        .build()
+        .expect("authority");
+    let error = Validator::builder(&first, defaults::API_CLIENT_ID)
+        .authority(&other_tenant)
+        .build()
+        .expect_err("two authorities for one policy");
+    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert!(error.to_string().contains("policy"), "{error}");
+    let other_policy = tenant.authority(defaults::ROPC_POLICY).expect("authority");
+    assert!(Validator::builder(&first, defaults::API_CLIENT_ID)
+        .authority(&other_policy)
+        .build()
+        .is_ok());
+}
+
 // The layer in a real axum app over loopback HTTP.
 
 async fn serve(app: axum::Router) -> String {
