@@ -75,6 +75,7 @@ mod env;
 mod error;
 mod integrations;
 mod jitter;
+mod json;
 mod jws;
 mod net;
 mod scope;

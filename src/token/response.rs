@@ -2,7 +2,6 @@
 //! strings, no access token for `openid`-only requests, a leading BOM), ambiguity refused
 //! (duplicate keys), and never a body quoted in an error.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +11,7 @@ use tokio::time::Instant;
 
 use super::{Token, TokenInner, MAX_LIFETIME};
 use crate::error::UnexpectedKind;
+use crate::json::ObjectError;
 use crate::scope::Scopes;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
@@ -96,51 +96,17 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     Some((error, description))
 }
 
-/// A JSON object whose keys are unique: `{"expires_in":3600,"expires_in":0}` is ambiguous
-/// (parsers disagree on which one wins), so it is refused rather than guessed at.
-struct UniqueObject(Map<String, Value>);
-
-impl<'de> serde::Deserialize<'de> for UniqueObject {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = UniqueObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        // The marker is matched below; the key itself is not repeated.
-                        return Err(serde::de::Error::custom(DUPLICATE_KEY));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(UniqueObject(map))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
-const DUPLICATE_KEY: &str = "b2c-token: duplicate key";
-
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, UnexpectedKind> {
-    // A leading UTF-8 byte order mark is harmless; some servers send one.
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    match serde_json::from_slice::<UniqueObject>(body) {
-        Ok(UniqueObject(map)) => Ok(map),
-        Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => Err(UnexpectedKind::DuplicateField),
-        Err(e) if e.classify() == serde_json::error::Category::Data => Err(UnexpectedKind::InvalidField {
+    crate::json::object(body).map_err(|error| match error {
+        ObjectError::DuplicateKey => UnexpectedKind::DuplicateField,
+        ObjectError::NotAnObject => UnexpectedKind::InvalidField {
             field: "(body)",
             expected: "a JSON object",
-        }),
-        // serde_json's messages can quote the input; keep only the position.
-        Err(e) => Err(UnexpectedKind::MalformedJson {
-            position: format!("line {} column {}", e.line(), e.column()),
-        }),
-    }
+        },
+        ObjectError::Malformed { line, column } => UnexpectedKind::MalformedJson {
+            position: format!("line {line} column {column}"),
+        },
+    })
 }
 
 /// A string field; absent, `null` and `""` all mean "not there".

@@ -1,28 +1,18 @@
 //! A compact JWS taken apart, cheaply and strictly: size first, then shape, then the small
 //! header, and only then the claims and the signature. Nothing here trusts anything; the
 //! signature is checked by the caller with a key chosen by the tenant's JWKS, never by the
-//! token (`jwk`, `jku`, `x5u`, `x5c` in the header are ignored, `crit` is refused).
+//! token (`jwk`, `jku`, `x5u`, `x5c` in the header are ignored, `crit` is refused, whatever
+//! its value). Header and claims are read strictly (`crate::json`): a key given twice, at any
+//! depth, is refused.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 
 use crate::error::InvalidToken;
 
 /// A JWS header is a few dozen bytes; more is not a B2C token.
 const MAX_HEADER_BYTES: usize = 1024;
-
-/// The header fields that matter; the rest is ignored. Borrowed where the JSON has no
-/// escapes: no allocation for a well-formed header. A key given twice is refused.
-#[derive(serde::Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
-    crit: Option<serde::de::IgnoredAny>,
-}
 
 /// A token taken apart, signature not yet checked.
 pub(super) struct Jws<'a> {
@@ -49,21 +39,25 @@ pub(super) fn parse(token: &str, max_bytes: usize) -> Result<Jws<'_>, InvalidTok
     let header = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| InvalidToken::Malformed("header is not base64url"))?;
-    let header: Header<'_> =
-        serde_json::from_slice(&header).map_err(|_| InvalidToken::Malformed("header is not a JSON object"))?;
-    let alg = header.alg.ok_or(InvalidToken::Malformed("header has no `alg`"))?;
+    let header = strict_object(&header, "header")?;
+    let alg = match header.get("alg") {
+        Some(Value::String(alg)) => alg,
+        Some(_) => return Err(InvalidToken::Malformed("header's `alg` is not a string")),
+        None => return Err(InvalidToken::Malformed("header has no `alg`")),
+    };
     // Exact and case-sensitive (RFC 7515 §4.1.1): `none`, `HS256`, `rs256` are all refused
     // before any key is looked at, so a public key can never become an HMAC secret.
     if alg != "RS256" {
-        return Err(InvalidToken::Algorithm(alg.into_owned()));
+        return Err(InvalidToken::Algorithm(alg.clone()));
     }
-    if header.crit.is_some() {
+    // Present at all, even `null` or `[]`: extensions this validator does not understand.
+    if header.contains_key("crit") {
         return Err(InvalidToken::Malformed(
             "header has `crit` extensions this validator does not understand",
         ));
     }
-    let kid = match header.kid {
-        Some(kid) if !kid.is_empty() && kid.len() <= 256 => kid.into_owned(),
+    let kid = match header.get("kid") {
+        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 256 => kid.clone(),
         _ => return Err(InvalidToken::MissingKeyId),
     };
     let signature = URL_SAFE_NO_PAD
@@ -91,9 +85,23 @@ fn decode_claims(part: &str) -> Result<Map<String, Value>, InvalidToken> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| InvalidToken::Malformed("claims are not base64url"))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(InvalidToken::Malformed("claims are not a JSON object")),
+    strict_object(&bytes, "claims")
+}
+
+/// A header or claims object, every key unique at every depth.
+fn strict_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, InvalidToken> {
+    match crate::json::object(bytes) {
+        Ok(map) => Ok(map),
+        Err(crate::json::ObjectError::DuplicateKey) => Err(InvalidToken::Malformed(if what == "header" {
+            "header gives a key twice"
+        } else {
+            "claims give a key twice"
+        })),
+        Err(_) => Err(InvalidToken::Malformed(if what == "header" {
+            "header is not a JSON object"
+        } else {
+            "claims are not a JSON object"
+        })),
     }
 }
 
@@ -137,6 +145,20 @@ mod tests {
                 b64(r#"{"alg":"RS256","alg":"none","kid":"k"}"#),
                 b64("{}")
             ),
+            // Issue 26, item 5: each of these was accepted before.
+            format!(
+                "{}.{}.c2ln",
+                b64(r#"{"alg":"RS256","kid":"k","typ":"JWT","typ":"x"}"#),
+                b64("{}")
+            ),
+            format!(
+                "{}.{}.c2ln",
+                b64(r#"{"alg":"RS256","kid":"k","jku":"a","jku":"b"}"#),
+                b64("{}")
+            ),
+            format!("{}.{}.c2ln", b64(r#"{"alg":"RS256","kid":"k","crit":null}"#), b64("{}")),
+            format!("{header}.{}.c2ln", b64(r#"{"aud":"evil","aud":"api"}"#)),
+            format!("{header}.{}.c2ln", b64(r#"{"x":{"y":1,"y":2}}"#)),
         ] {
             assert!(parse(&bad, 16384).is_err(), "{bad}");
         }

@@ -118,8 +118,8 @@ impl KeySource {
     }
 
     /// Fetches the metadata and keys again if `reason` allows it now; concurrent callers
-    /// wait for one fetch. `Ok(true)` when keys that were published are gone (tokens they
-    /// verified must be forgotten). An error only when there is still no key at all.
+    /// wait for one fetch. `Ok(true)` when keys that were published are gone or their `kid`
+    /// now names other material (tokens they verified must be forgotten). An error only when there is still no key at all.
     pub(super) async fn refresh(&self, fetcher: &Fetcher, reason: Reason, kid: Option<&str>) -> Result<bool> {
         let asked = Instant::now();
         let mut attempts = self.attempts.lock().await;
@@ -147,7 +147,12 @@ impl KeySource {
         match self.fetch(fetcher).await {
             Ok(published) => {
                 let old = self.published.load();
-                let removed = old.keys.keys().any(|kid| !published.keys.contains_key(kid));
+                // A key gone, or a kid now naming other material: tokens the old key verified
+                // must be verified again.
+                let removed = old
+                    .keys
+                    .iter()
+                    .any(|(kid, key)| published.keys.get(kid).is_none_or(|new| new.as_ref() != key.as_ref()));
                 tracing::debug!(
                     policy = self.policy.as_deref(),
                     keys = published.keys.len(),

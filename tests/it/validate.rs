@@ -403,6 +403,70 @@ async fn a_second_authority_for_the_same_policy_is_a_configuration_error() {
         .is_ok());
 }
 
+/// Issue 26, item 4: when a refresh brings other material under a `kid` that was published,
+/// the tokens the old material verified are forgotten: the next call verifies again and
+/// refuses (before: still accepted from memory; a fresh validator said `BadSignature`).
+#[tokio::test]
+async fn new_material_under_a_known_kid_forgets_the_tokens_it_verified() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let (a, b) = (
+        FakeTenant::start().await.expect("tenant"),
+        FakeTenant::start().await.expect("tenant"),
+    );
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/keys"),
+            "token_endpoint": format!("{issuer}/token"),
+        })))
+        .mount(&server)
+        .await;
+    // First A's key; from the second fetch on, B's material under A's kid.
+    let mut swapped = b.jwks();
+    for key in swapped["keys"].as_array_mut().expect("keys") {
+        key["kid"] = json!(a.signing_key_id());
+    }
+    Mock::given(method("GET"))
+        .and(path("/keys"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(a.jwks()))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/keys"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(swapped))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let authority = b2c_token::Authority::discover(&format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .expect("discovered");
+    let validator = Validator::builder(&authority, defaults::API_CLIENT_ID)
+        .key_refresh_interval(Duration::from_millis(200))
+        .build()
+        .expect("validator");
+    let mut claims = claims(&a);
+    claims.insert("iss".into(), json!(issuer));
+    let token = a.mint(&claims);
+    validator.validate(&token).await.expect("valid under A's key");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match validator.validate(&token).await {
+            Err(Error::InvalidToken(InvalidToken::BadSignature)) => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "still {other:?} after the kid's material changed"
+            ),
+        }
+    }
+}
+
 // The layer in a real axum app over loopback HTTP.
 
 async fn serve(app: axum::Router) -> String {
