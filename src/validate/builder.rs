@@ -13,7 +13,9 @@ use crate::net::{http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5 * 60);
+/// Between refreshes for unknown `kid`s: a burst of forged kids costs one fetch, and a real
+/// rollover is seen within this long even while forgeries keep coming (issue 26, item 3).
+const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
 const DEFAULT_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
@@ -97,7 +99,9 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The least time between refreshes caused by tokens with an unknown `kid`. Default 5 min.
+    /// The least time between refreshes caused by tokens with an unknown `kid`. Default 10 s:
+    /// forged `kid`s cost the key endpoint at most one request per 10 s per policy, and a real
+    /// new key is accepted at most 10 s after its first token, however many forgeries come.
     pub fn unknown_key_cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
@@ -196,5 +200,13 @@ impl ValidatorBuilder {
             seen: Seen::new(self.cache_capacity),
             background: OnceLock::new(),
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forged_kids_cost_one_fetch_per_ten_seconds_by_default() {
+        assert_eq!(super::DEFAULT_COOLDOWN, std::time::Duration::from_secs(10));
     }
 }

@@ -298,6 +298,67 @@ async fn a_thousand_random_kids_cost_at_most_one_fetch_per_cooldown() {
     assert_eq!(tenant.jwks_requests(), 2);
 }
 
+/// Issue 26, item 3: with an attacker sending tokens with forged `kid`s all the time, a real
+/// new key is still accepted soon after its first token, and the key endpoint sees at most
+/// one request per cooldown. Before: one forged token started a 5-minute cooldown, and the
+/// real key was refused (`UnknownKeyId`) for all of it. The default cooldown is 10 s (the
+/// target: accepted within 30 s, at most one request per 10 s); this test runs it at 1 s and
+/// holds the same ratios.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_kids_sent_continuously_cannot_block_a_real_rollover() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let cooldown = Duration::from_secs(1);
+    let v = validator(&tenant)
+        .unknown_key_cooldown(cooldown)
+        .build()
+        .expect("validator");
+    v.fetch_keys().await.expect("keys");
+    let c = Arc::new(claims(&tenant));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let forger = {
+        let v = v.clone();
+        let stop = Arc::clone(&stop);
+        let forged: Vec<String> = (0..200)
+            .map(|i| tenant.mint_with_header(&json!({"alg": "RS256", "kid": format!("forged-{i}")}), &c))
+            .collect();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(v.validate(&forged[i % forged.len()]).await.is_err());
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = tenant.jwks_requests();
+    let started = std::time::Instant::now();
+    tenant.rotate_signing_key().expect("rotate");
+    let real = tenant.mint(&c);
+    loop {
+        match v.validate(&real).await {
+            Ok(_) => break,
+            Err(error) => {
+                assert!(
+                    started.elapsed() < cooldown * 3,
+                    "the real new key still refused after {:?}: {error}",
+                    started.elapsed()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    forger.await.expect("forger");
+    let requests = tenant.jwks_requests() - before;
+    let allowed = 1 + (elapsed.as_secs_f64() / cooldown.as_secs_f64()).ceil() as usize;
+    assert!(
+        requests <= allowed,
+        "{requests} key fetches in {elapsed:?} (at most {allowed})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_under_traffic_refuses_nothing_and_fetches_once() {
     let tenant = FakeTenant::start().await.expect("tenant");
