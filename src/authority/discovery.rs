@@ -5,7 +5,7 @@ use url::Url;
 
 use super::{kind_of, require_secure, Authority};
 use crate::error::{Error, Result};
-use crate::net::{document_string, get_json, http_client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::net::{document_string, get_json, http_client, Document, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 
 /// What a discovery document says beyond the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,8 @@ impl Authority {
     }
 
     async fn discover_at(metadata_url: Url, http: &reqwest::Client) -> Result<Self> {
-        let document = get_json(http, &metadata_url, DEFAULT_TIMEOUT).await?;
-        let text = |field| document_string(&document, field);
+        let document = get_json(http, &metadata_url, DEFAULT_TIMEOUT, Document::Metadata).await?;
+        let text = |field| document_string(&document, field).map_err(|e| Document::Metadata.error(&metadata_url, e));
         let issuer = text("issuer")?;
         check_issuer(&metadata_url, &issuer)?;
         let token_endpoint = text("token_endpoint")?;

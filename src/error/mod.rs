@@ -12,7 +12,7 @@ pub(crate) mod b2c_code;
 mod invalid_token;
 mod rejection;
 pub(crate) mod server_text;
-mod unexpected;
+pub(crate) mod unexpected;
 
 use self::b2c_code::{B2cCode, RetryAdvice};
 #[cfg(feature = "validate")]

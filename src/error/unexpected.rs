@@ -50,6 +50,16 @@ pub struct UnexpectedResponse {
     pub(crate) kind: UnexpectedKind,
     pub(crate) client_request_id: Option<String>,
     pub(crate) retry_after: Option<Duration>,
+    /// Which document answered, when it was not the token endpoint (metadata, keys).
+    pub(crate) document: Option<Box<DocumentSource>>,
+}
+
+/// A document the crate fetched (OpenID metadata, a JSON Web Key Set) and where from, so that
+/// an error names it rather than the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocumentSource {
+    pub(crate) name: &'static str,
+    pub(crate) host: String,
 }
 
 impl UnexpectedResponse {
@@ -60,6 +70,7 @@ impl UnexpectedResponse {
             kind,
             client_request_id: None,
             retry_after: None,
+            document: None,
         }
     }
 
@@ -84,6 +95,14 @@ impl UnexpectedResponse {
     /// One line saying what to do.
     #[must_use]
     pub fn hint(&self) -> &'static str {
+        if self.document.is_some() {
+            return match self.kind {
+                UnexpectedKind::ErrorStatus if self.status.is_some_and(|s| s >= 500) => {
+                    "the identity provider failed: the validator keeps its last good keys and tries again"
+                }
+                _ => "check the authority: its metadata URL must serve OpenID metadata (issuer, jwks_uri), and jwks_uri a JSON Web Key Set",
+            };
+        }
         match (&self.kind, self.status) {
             (UnexpectedKind::ErrorStatus, Some(404)) => {
                 "the tenant or policy in the token URL is unknown: check the tenant name, the policy name and the URL form"
@@ -95,7 +114,7 @@ impl UnexpectedResponse {
             }
             (UnexpectedKind::NoToken, _) => "request a resource scope (e.g. the client ID or an API scope) to get an access token",
             (UnexpectedKind::Redirected, _) => {
-                "build the reqwest::Client you pass to ClientBuilder::http_client with redirect::Policy::none(): the redirect re-sent the form, secrets included, so rotate them"
+                "pass a reqwest::ClientBuilder to ClientBuilder::http_client_builder (or build your client with redirect::Policy::none()): the redirect re-sent the form, secrets included, so rotate them"
             }
             (UnexpectedKind::ErrorStatus, Some(401 | 403)) => {
                 "the server refused the client or the user without saying why: check the client ID, the client secret or certificate, the credentials, and that this client may use this grant"
@@ -110,7 +129,10 @@ impl UnexpectedResponse {
 
 impl fmt::Display for UnexpectedResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unexpected response from the token endpoint")?;
+        match &self.document {
+            Some(document) => write!(f, "unexpected response from the {} at {}", document.name, document.host)?,
+            None => f.write_str("unexpected response from the token endpoint")?,
+        }
         if let Some(status) = self.status {
             write!(f, " (HTTP {status}")?;
             if let Some(content_type) = &self.content_type {

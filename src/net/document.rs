@@ -7,7 +7,54 @@ use url::Url;
 
 use super::body::{read_capped, BodyError};
 use super::transport_error;
+use crate::error::unexpected::DocumentSource;
 use crate::error::{Error, Result, UnexpectedKind, UnexpectedResponse};
+
+/// Which document is fetched: errors name it and its host, not the token endpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Document {
+    Metadata,
+    Keys,
+}
+
+impl Document {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Metadata => "OpenID metadata",
+            Self::Keys => "JSON Web Key Set",
+        }
+    }
+
+    /// `error` (from fetching or reading this document at `url`), saying so.
+    pub(crate) fn error(self, url: &Url, error: Error) -> Error {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        match error {
+            Error::UnexpectedResponse(mut response) if response.document.is_none() => {
+                response.document = Some(Box::new(DocumentSource {
+                    name: self.name(),
+                    host,
+                }));
+                Error::UnexpectedResponse(response)
+            }
+            Error::Transport {
+                message,
+                timed_out,
+                certificate,
+                source,
+            } => Error::Transport {
+                message: format!(
+                    "fetching the {} from {host}: {}",
+                    self.name(),
+                    message.replace("the token endpoint", "the server")
+                ),
+                timed_out,
+                certificate,
+                source,
+            },
+            other => other,
+        }
+    }
+}
 
 /// Keys and metadata documents are a few kilobytes; a JWKS with hundreds of keys is not one a
 /// tenant publishes.
@@ -16,6 +63,17 @@ const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// GETs a JSON object: no redirects followed (the caller's client is built that way, and an
 /// answer from another URL is refused), a timeout, a body cap.
 pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    url: &Url,
+    timeout: Duration,
+    document: Document,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    fetch_json(http, url, timeout)
+        .await
+        .map_err(|error| document.error(url, error))
+}
+
+async fn fetch_json(
     http: &reqwest::Client,
     url: &Url,
     timeout: Duration,

@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::authority::require_secure;
 use crate::error::{Error, Result};
-use crate::net::{document_string, get_json, invalid_document_field};
+use crate::net::{document_string, get_json, invalid_document_field, Document};
 
 /// RSA keys shorter than this are refused (B2C publishes 2048-bit keys).
 const MIN_MODULUS_BYTES: usize = 256;
@@ -184,13 +184,16 @@ impl KeySource {
     }
 
     async fn fetch(&self, fetcher: &Fetcher) -> Result<Published> {
-        let metadata = get_json(&fetcher.http, &self.metadata_url, fetcher.timeout).await?;
-        let issuer = document_string(&metadata, "issuer")?;
-        let jwks_uri = document_string(&metadata, "jwks_uri")?;
-        let jwks_uri = Url::parse(&jwks_uri).map_err(|_| invalid_document_field("jwks_uri", "a URL"))?;
+        let url = &self.metadata_url;
+        let metadata = get_json(&fetcher.http, url, fetcher.timeout, Document::Metadata).await?;
+        let field = |name| document_string(&metadata, name).map_err(|e| Document::Metadata.error(url, e));
+        let issuer = field("issuer")?;
+        let jwks_uri = field("jwks_uri")?;
+        let jwks_uri = Url::parse(&jwks_uri)
+            .map_err(|_| Document::Metadata.error(url, invalid_document_field("jwks_uri", "a URL")))?;
         require_secure(&jwks_uri, "jwks_uri")?;
-        let jwks = get_json(&fetcher.http, &jwks_uri, fetcher.timeout).await?;
-        let keys = parse_jwks(&jwks)?;
+        let jwks = get_json(&fetcher.http, &jwks_uri, fetcher.timeout, Document::Keys).await?;
+        let keys = parse_jwks(&jwks).map_err(|e| Document::Keys.error(&jwks_uri, e))?;
         Ok(Published {
             issuer: Some(issuer),
             keys,

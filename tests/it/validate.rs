@@ -528,6 +528,41 @@ async fn new_material_under_a_known_kid_forgets_the_tokens_it_verified() {
     }
 }
 
+/// Issue 26, item 7: a failing metadata or key fetch names that document and its host, not
+/// the token endpoint (before: "unexpected response from the token endpoint … check that the
+/// token URL …", and "could not connect to the token endpoint").
+#[tokio::test]
+async fn failing_key_fetches_name_the_document_and_its_host() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    tenant.set_key_endpoints_down(true);
+    let error = validator(&tenant)
+        .build()
+        .expect("validator")
+        .fetch_keys()
+        .await
+        .expect_err("keys down");
+    let text = error.to_string();
+    assert!(text.contains("OpenID metadata at 127.0.0.1"), "{text}");
+    assert!(
+        !text.contains("token endpoint") && !text.contains("token URL"),
+        "{text}"
+    );
+
+    let nowhere = b2c_token::Authority::builder("contoso", defaults::SIGNIN_POLICY)
+        .base_url("http://127.0.0.1:9")
+        .build()
+        .expect("authority");
+    let error = Validator::builder(&nowhere, defaults::API_CLIENT_ID)
+        .build()
+        .expect("validator")
+        .fetch_keys()
+        .await
+        .expect_err("nothing listens");
+    let text = error.to_string();
+    assert!(text.contains("fetching the OpenID metadata from 127.0.0.1"), "{text}");
+    assert!(!text.contains("token endpoint"), "{text}");
+}
+
 // The layer in a real axum app over loopback HTTP.
 
 async fn serve(app: axum::Router) -> String {
