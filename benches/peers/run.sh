@@ -30,13 +30,15 @@ python3 -m venv "$work/venv"
 
 echo "== building this crate's side (release)"
 cargo build -q --release --locked --features cli,test-tenant --bin b2c-token --example fake_tenant --example peer_workload
+# Where cargo put them: CARGO_TARGET_DIR (or the config's build.target-dir) wins over ./target.
+release="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 
 # Three tenants: the main one (1,000 extra clients for the memory row), one issuing 303-second
 # tokens (MSAL renews 5 minutes early, so they are expired for MSAL 3 s after they arrive),
 # one issuing 3-second tokens (expired for this crate after 3 s).
 start_tenant() { # name, args...
   local name=$1; shift
-  "$root/target/release/examples/fake_tenant" --tls --ca-file "$work/$name-ca.pem" "$@" >"$work/$name.raw" &
+  "$release/examples/fake_tenant" --tls --ca-file "$work/$name-ca.pem" "$@" >"$work/$name.raw" &
   for _ in $(seq 100); do [ -s "$work/$name.raw" ] && return 0; sleep 0.1; done
   echo "the fake tenant $name did not start" >&2; exit 1
 }
@@ -56,7 +58,7 @@ echo "== msal-node"
 cp benches/peers/msal_node.mjs "$work/"
 (cd "$work" && NODE_EXTRA_CA_CERTS="$work/ca.pem" node --expose-gc msal_node.mjs main.json expiry-msal.json) >"$work/node.out"
 echo "== b2c-token"
-"$root/target/release/examples/peer_workload" "$work/main.json" "$work/expiry-rust.json" >"$work/rust.out"
+"$release/examples/peer_workload" "$work/main.json" "$work/expiry-rust.json" >"$work/rust.out"
 
 echo "== fresh processes, and the table"
-python3 benches/peers/table.py --work "$work" --cli "$root/target/release/b2c-token"
+python3 benches/peers/table.py --work "$work" --cli "$release/b2c-token"

@@ -14,6 +14,8 @@ use crate::error::{Error, Result, UnexpectedKind, UnexpectedResponse};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Document {
     Metadata,
+    /// Fetched by the validator only.
+    #[cfg_attr(not(feature = "validate"), allow(dead_code))]
     Keys,
 }
 
