@@ -153,7 +153,9 @@ fn loopback_get(c: &mut Criterion) {
             .authorization_header()
             .await
             .unwrap();
-        let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());
+        let auth = BearerAuth::client_credentials(&cache, &client, &scopes)
+            .allow_host(&api.to_string())
+            .unwrap();
         let layered = || reqwest_middleware::ClientBuilder::new(reqwest::Client::new());
         let no_network = Clients {
             plain: reqwest::Client::new(),

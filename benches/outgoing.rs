@@ -100,6 +100,7 @@ fn outgoing(c: &mut Criterion) {
     let mut plain = hyper.clone();
     let mut layered = BearerLayer::new(source.clone())
         .allow_host(&address.to_string())
+        .unwrap()
         .layer(hyper);
     let mut ratios = Vec::new();
     runtime.block_on(async {

@@ -66,7 +66,7 @@ async fn main() -> Result<(), BoxError> {
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()])?;
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string()))
+        .with(BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string())?)
         .build();
 
     for _ in 0..3 {

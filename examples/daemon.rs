@@ -39,7 +39,7 @@ async fn main() -> Result<(), BoxError> {
     let client = tenant.confidential_client(defaults::SIGNIN_POLICY)?.build()?;
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()])?;
-    let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string());
+    let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string())?;
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(auth)
         .build();

@@ -42,8 +42,15 @@ pub(crate) enum Verdict {
 
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 impl AllowList {
-    pub(crate) fn allow(&mut self, host: &str) {
-        self.hosts.push(AllowedHost::parse(host));
+    /// Adds `host` (`api.contoso.com`, `127.0.0.1:8080`, `[::1]`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an entry that is not a host: a scheme, path, query, fragment or
+    /// user (`http://127.0.0.1:8080`, `api.contoso.com/v1`) would never match a request, and
+    /// every token would silently stay home.
+    pub(crate) fn allow(&mut self, host: &str) -> Result<(), Error> {
+        self.hosts.push(AllowedHost::parse(host)?);
+        Ok(())
     }
 
     pub(crate) fn allow_any(&mut self) {
@@ -88,24 +95,32 @@ struct AllowedHost {
 
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 impl AllowedHost {
-    fn parse(entry: &str) -> Self {
+    fn parse(entry: &str) -> Result<Self, Error> {
         let entry = entry.trim().to_ascii_lowercase();
+        if entry.is_empty()
+            || entry.contains("://")
+            || entry.contains(|c: char| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::config(format!(
+                "allow_host({entry:?}): give a host, optionally with a port (api.contoso.com, 127.0.0.1:8080), without a scheme, path or query"
+            )));
+        }
         // `host:port`, but not the colons inside a bare IPv6 address (`[::1]` has no port).
         if let Some((host, port)) = entry.rsplit_once(':') {
             let is_host_port = !host.is_empty() && (!host.contains(':') || host.ends_with(']'));
             if let (true, Ok(port)) = (is_host_port, port.parse()) {
-                return Self {
+                return Ok(Self {
                     loopback: crate::authority::is_loopback_host(host),
                     host: host.to_owned(),
                     port: Some(port),
-                };
+                });
             }
         }
-        Self {
+        Ok(Self {
             loopback: crate::authority::is_loopback_host(&entry),
             host: entry,
             port: None,
-        }
+        })
     }
 
     fn matches(&self, host: &str, port: Option<u16>) -> bool {
@@ -118,19 +133,37 @@ impl AllowedHost {
 }
 
 #[cfg(all(test, any(feature = "reqwest-middleware", feature = "tower")))]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::AllowedHost;
 
     #[test]
     fn allow_list_entries_match_host_and_optional_port() {
-        let api = AllowedHost::parse("API.contoso.com");
+        let parse = |entry| AllowedHost::parse(entry).unwrap();
+        let api = parse("API.contoso.com");
         assert!(api.matches("api.contoso.com", Some(443)) && api.matches("api.CONTOSO.com", Some(8443)));
         assert!(!api.matches("evil.com", Some(443)) && !api.matches("api.contoso.com.evil.com", Some(443)));
-        let pinned = AllowedHost::parse("127.0.0.1:8080");
+        let pinned = parse("127.0.0.1:8080");
         assert!(pinned.matches("127.0.0.1", Some(8080)) && !pinned.matches("127.0.0.1", Some(8081)));
-        let v6 = AllowedHost::parse("[::1]");
+        let v6 = parse("[::1]");
         assert!(v6.matches("[::1]", Some(80)));
-        let v6_port = AllowedHost::parse("[::1]:9000");
+        let v6_port = parse("[::1]:9000");
         assert!(v6_port.matches("[::1]", Some(9000)) && !v6_port.matches("[::1]", Some(80)));
+    }
+
+    #[test]
+    fn entries_that_are_not_hosts_are_refused() {
+        for entry in [
+            "http://127.0.0.1:8080",
+            "https://api.contoso.com",
+            "api.contoso.com/v1",
+            "api.contoso.com?x=1",
+            "user@api.contoso.com",
+            "api.contoso.com#a",
+            "",
+            "api contoso",
+        ] {
+            assert!(AllowedHost::parse(entry).is_err(), "{entry:?}");
+        }
     }
 }

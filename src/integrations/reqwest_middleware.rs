@@ -48,7 +48,7 @@ use crate::token::Token;
 ///     &client,
 ///     &Scopes::new(["https://contoso.onmicrosoft.com/api/.default"])?,
 /// )
-/// .allow_host("api.contoso.com");
+/// .allow_host("api.contoso.com")?;
 /// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(auth).build();
 /// # let _ = http; Ok(()) }
 /// ```
@@ -108,12 +108,15 @@ impl BearerAuth {
     }
 
     /// Sends the token to `host` (e.g. `api.contoso.com`, or `127.0.0.1:8080` for one port).
-    /// Requests to any other host go out without a token, so a token for API A never
-    /// reaches host B.
-    #[must_use]
-    pub fn allow_host(mut self, host: &str) -> Self {
-        self.inner_mut().allow_list_mut().allow(host);
-        self
+    /// Requests to any other host go out without a token (logged at debug level), so a token
+    /// for API A never reaches host B.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] when `host` is not a host: with a scheme, path or query
+    /// (`http://127.0.0.1:8080`) it would never match, and no token would ever be sent.
+    pub fn allow_host(mut self, host: &str) -> crate::Result<Self> {
+        self.inner_mut().allow_list_mut().allow(host)?;
+        Ok(self)
     }
 
     /// Sends the token to every HTTPS (or loopback) host. Only for clients that talk to one

@@ -69,7 +69,7 @@ impl<D> ReplayBody for http_body_util::Empty<D> {
 /// use hyper_util::rt::TokioExecutor;
 ///
 /// let scopes = Scopes::new(["https://contoso.onmicrosoft.com/api/.default"])?;
-/// let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host("api.contoso.com");
+/// let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host("api.contoso.com")?;
 /// let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
 /// let service = tower_layer::Layer::layer(&layer, hyper);
 /// # let _ = service; Ok(()) }
@@ -99,11 +99,14 @@ impl BearerLayer {
     }
 
     /// Sends the token to `host` (e.g. `api.contoso.com`, or `127.0.0.1:8080` for one port);
-    /// requests to other hosts go out without it.
-    #[must_use]
-    pub fn allow_host(mut self, host: &str) -> Self {
-        Arc::make_mut(&mut self.config).allow_list_mut().allow(host);
-        self
+    /// requests to other hosts go out without it (logged at debug level).
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] when `host` is not a host: with a scheme, path or query
+    /// (`http://127.0.0.1:8080`) it would never match, and no token would ever be sent.
+    pub fn allow_host(mut self, host: &str) -> crate::Result<Self> {
+        Arc::make_mut(&mut self.config).allow_list_mut().allow(host)?;
+        Ok(self)
     }
 
     /// Sends the token to every HTTPS (or loopback) host. Only for clients of one API.
@@ -181,6 +184,10 @@ where
                 }),
             )?;
             if verdict == Verdict::Skip {
+                tracing::debug!(
+                    host = request.uri().host(),
+                    "host not allowed for the bearer token: sending without it"
+                );
                 return inner.call(request).await.map_err(Into::into);
             }
             let chosen = config.provider(

@@ -72,7 +72,8 @@ async fn setup_with(extra: Option<Arc<dyn Middleware>>) -> Setup {
         .unwrap();
     let cache = TokenCache::new();
     let auth = BearerAuth::client_credentials(&cache, &client, &Scopes::new([tenant.api_default_scope()]).unwrap())
-        .allow_host(&api_server.address().to_string());
+        .allow_host(&api_server.address().to_string())
+        .unwrap();
     let mut builder = ClientBuilder::new(reqwest::Client::new()).with(auth);
     if let Some(extra) = extra {
         builder = builder.with_arc(extra);
@@ -176,7 +177,8 @@ async fn plain_http_to_a_remote_host_is_refused() {
         &client,
         &Scopes::new([tenant.api_default_scope()]).unwrap(),
     )
-    .allow_host("api.example.invalid");
+    .allow_host("api.example.invalid")
+    .unwrap();
     let http = ClientBuilder::new(reqwest::Client::new()).with(auth).build();
     let err = http.get("http://api.example.invalid/x").send().await.unwrap_err();
     assert!(
@@ -377,7 +379,9 @@ async fn a_user_defined_provider_drives_bearer_auth() {
             self.0.rejected(token)
         }
     }
-    let auth = BearerAuth::from_provider(Shared(Arc::clone(&mock))).allow_host(&s.api_server.address().to_string());
+    let auth = BearerAuth::from_provider(Shared(Arc::clone(&mock)))
+        .allow_host(&s.api_server.address().to_string())
+        .unwrap();
     let http = ClientBuilder::new(reqwest::Client::new()).with(auth).build();
     let before = s.tenant.total_token_requests();
     let response = http.get(format!("{}/orders", s.api_server.uri())).send().await.unwrap();
@@ -512,4 +516,26 @@ async fn a_401_to_a_streamed_body_drops_the_refused_token() {
         "the refused token was sent again"
     );
     assert_eq!(s.tenant.token_requests(GrantKind::ClientCredentials), 2);
+}
+
+/// Issue 27, item 6: a host entry with a scheme, path or query is refused when the layer is
+/// made (before: accepted, and then no token was ever sent, with no error and no log).
+#[tokio::test]
+async fn allow_host_refuses_what_is_not_a_host() {
+    let tenant = FakeTenant::start().await.unwrap();
+    let cache = TokenCache::new();
+    let client = support::daemon(&tenant);
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    for entry in ["http://127.0.0.1:8080", "api.contoso.com/orders", "api.contoso.com?x"] {
+        let error = BearerAuth::client_credentials(&cache, &client, &scopes)
+            .allow_host(entry)
+            .unwrap_err();
+        assert!(error.to_string().contains("without a scheme, path or query"), "{error}");
+        assert!(b2c_token::BearerLayer::client_credentials(&cache, &client, &scopes)
+            .allow_host(entry)
+            .is_err());
+    }
+    assert!(BearerAuth::client_credentials(&cache, &client, &scopes)
+        .allow_host("127.0.0.1:8080")
+        .is_ok());
 }

@@ -143,7 +143,8 @@ async fn debug_of_every_public_type_is_clean() {
         .build()
         .unwrap();
     let auth = BearerAuth::password(&cache, &user_client, "bob@contoso.com", &password, &Scopes::empty())
-        .allow_host("api.contoso.com");
+        .allow_host("api.contoso.com")
+        .unwrap();
     let wrong = user_client
         .acquire_token_by_password("bob@contoso.com", &Password::new("Wrong-DO-NOT-LEAK"), &Scopes::empty())
         .await

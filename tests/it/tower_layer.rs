@@ -63,7 +63,9 @@ async fn the_layer_attaches_the_token_only_for_allowed_hosts_and_replays_once_af
     let client = support::daemon(&tenant);
     let cache = TokenCache::new();
     let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
-    let layer = BearerLayer::client_credentials(&cache, &client, &scopes).allow_host(&api.server.addr.to_string());
+    let layer = BearerLayer::client_credentials(&cache, &client, &scopes)
+        .allow_host(&api.server.addr.to_string())
+        .unwrap();
     let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut service = layer.layer(hyper);
 
@@ -128,7 +130,9 @@ async fn a_body_that_cannot_be_cloned_is_not_replayed() {
         .lock()
         .unwrap()
         .push(token.access_token().unwrap().expose_secret().to_owned());
-    let layer = BearerLayer::new(source).allow_host(&api.server.addr.to_string());
+    let layer = BearerLayer::new(source)
+        .allow_host(&api.server.addr.to_string())
+        .unwrap();
     let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<Streaming>();
     let mut service = layer.layer(hyper);
     let request = http::Request::post(api.server.url("/upload"))
@@ -187,6 +191,7 @@ async fn the_replay_keeps_the_requests_extensions() {
     };
     let mut service = BearerLayer::client_credentials(&cache, &support::daemon(&tenant), &scopes)
         .allow_host("api.contoso.com")
+        .unwrap()
         .layer(recorder.clone());
     let mut request = http::Request::get("https://api.contoso.com/orders")
         .body(String::new())
