@@ -764,3 +764,76 @@ async fn dropping_the_validator_ends_its_background_refresh() {
         alive()
     );
 }
+
+/// Issue 26, item 1: tokens from a standards-compliant OpenID provider that is not B2C (RS256,
+/// `kid`, a JWKS at the discovery document's `jwks_uri`, no `tfp`/`acr`), signed by an
+/// independent implementation (the `jsonwebtoken` crate, its own key) and served by a JWKS the
+/// test publishes, validate through `Authority::discover`; a token signed by another key, for
+/// another audience or from another issuer does not.
+#[tokio::test]
+async fn tokens_from_an_independent_openid_provider_validate() {
+    use aws_lc_rs::signature::KeyPair as _;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
+    let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(&key.serialize_der()).expect("pkcs8");
+    let public = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let server = MockServer::start().await;
+    let issuer = format!("{}/realms/demo", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/realms/demo/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/certs"),
+            "token_endpoint": format!("{issuer}/token"),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/realms/demo/certs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": [{
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "independent-1",
+            "n": b64(&public.n), "e": b64(&public.e),
+        }]})))
+        .mount(&server)
+        .await;
+    let authority = b2c_token::Authority::discover(&format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .expect("discovered");
+    let validator = Validator::builder(&authority, "api://orders")
+        .build()
+        .expect("validator");
+
+    let sign = |claims: &Value, pem: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("independent-1".into());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).expect("pem"),
+        )
+        .expect("signed")
+    };
+    let claims = |iss: &str, aud: &str| json!({ "iss": iss, "aud": aud, "sub": "daemon-7", "exp": now() + 600, "nbf": now() - 5, "iat": now(), "scope": "orders.read" });
+    let pem = key.serialize_pem();
+    let good = sign(&claims(&issuer, "api://orders"), &pem);
+    let claims_out = validator.validate(&good).await.expect("a token from the provider");
+    assert_eq!(claims_out.subject(), Some("daemon-7"));
+    assert_eq!(claims_out.policy(), None);
+
+    let other_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)
+        .expect("rsa key")
+        .serialize_pem();
+    for (token, what) in [
+        (sign(&claims(&issuer, "api://orders"), &other_key), "another key"),
+        (sign(&claims(&issuer, "api://billing"), &pem), "another audience"),
+        (
+            sign(&claims("https://evil.example/realms/demo", "api://orders"), &pem),
+            "another issuer",
+        ),
+    ] {
+        assert!(validator.validate(&token).await.is_err(), "{what} was accepted");
+    }
+}
