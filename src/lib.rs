@@ -99,8 +99,9 @@ pub mod test_tenant;
 
 pub use authority::{Authority, AuthorityBuilder, AuthorityKind, Cloud, EntraAuthorityBuilder, Policy, PolicyForm};
 pub use cache::{
-    CacheKey, CacheStats, FileEntry, FileStore, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace,
-    StoreResult, StoredToken, TokenCache, TokenCacheBuilder, TokenFuture, TokenSource, TokenStore,
+    CacheKey, CacheStats, FileEntry, FileStore, InvalidationHub, MemoryStore, StoreError, StoreFuture,
+    StoreInvalidations, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenCacheBuilder,
+    TokenFuture, TokenSource, TokenStore,
 };
 #[cfg(feature = "redis")]
 pub use cache::{RedisStore, RedisStoreBuilder};

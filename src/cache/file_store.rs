@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretSlice};
 
-use super::store::{BoxFuture, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore};
+use super::store::{
+    StoreError, StoreFuture, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,
+};
 use crate::error::{Error, Result};
 use crate::untrusted_file;
 
@@ -193,7 +195,7 @@ impl TokenStore for FileStore {
         &self.namespace
     }
 
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<Option<StoredToken>>> {
         // Read on the blocking pool, inside the future: the cache's time limit on store calls
         // applies, and a slow disk never stalls the runtime.
         let path = self.path(key, TOKEN_SUFFIX);
@@ -204,7 +206,7 @@ impl TokenStore for FileStore {
         })
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> StoreFuture<'a, StoreResult<()>> {
         let token = if self.keep_refresh_tokens {
             token.clone()
         } else {
@@ -216,13 +218,13 @@ impl TokenStore for FileStore {
         Box::pin(async move { result })
     }
 
-    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>> {
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> StoreFuture<'a, StoreResult<bool>> {
         let matches = self.read(key).is_some_and(|stored| stored.version() == version);
         let removed = matches && fs::remove_file(self.path(key, TOKEN_SUFFIX)).is_ok();
         Box::pin(async move { Ok(removed) })
     }
 
-    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, StoreResult<Option<StoreLock>>> {
         let path = self.path(key, LOCK_SUFFIX);
         // A lock older than its TTL belonged to a process that died: take it over. Whatever
         // is not a regular file (a dangling symbolic link, say) is no lock at all. The link
@@ -250,7 +252,7 @@ impl TokenStore for FileStore {
         Box::pin(async move { result })
     }
 
-    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> StoreFuture<'a, StoreResult<()>> {
         let path = self.path(key, LOCK_SUFFIX);
         if untrusted_file::read(&path, PRIVATE_FILE).is_ok_and(|held| held == lock.0.to_be_bytes()) {
             let _ = fs::remove_file(&path);

@@ -15,6 +15,7 @@ mod credential;
 mod failure_memory;
 mod file_store;
 mod fleet;
+mod invalidations;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
@@ -36,6 +37,7 @@ use std::time::Duration;
 
 use self::credential::{Credential, SourceGrant};
 pub use self::file_store::{FileEntry, FileStore};
+pub use self::invalidations::{InvalidationHub, StoreInvalidations};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 use self::refresh::Entry;
@@ -44,7 +46,8 @@ use self::shared::Shared;
 pub use self::source::{TokenFuture, TokenSource};
 pub use self::stats::CacheStats;
 pub use self::store::{
-    CacheKey, MemoryStore, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,
+    CacheKey, MemoryStore, StoreError, StoreFuture, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken,
+    TokenStore,
 };
 use crate::client::grant::GrantKind;
 use crate::client::Client;
@@ -272,11 +275,7 @@ impl TokenCache {
         let cache = Arc::downgrade(&self.inner);
         runtime.spawn(async move {
             loop {
-                let key = match invalidations.recv().await {
-                    Ok(key) => key,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
+                let Some(key) = invalidations.next().await else { return };
                 let Some(cache) = cache.upgrade() else { return };
                 let entry = crate::sync::lock(&cache.index).by_store_key.get(&key).cloned();
                 if let Some(entry) = entry {

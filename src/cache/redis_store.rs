@@ -20,10 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretSlice};
-use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use super::store::{BoxFuture, StoreError, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore};
+use super::invalidations::{InvalidationHub, StoreInvalidations};
+use super::store::{
+    StoreError, StoreFuture, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenStore,
+};
 use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
@@ -85,7 +87,7 @@ struct Inner {
     namespace: StoreNamespace,
     timeout: Duration,
     channel: String,
-    invalidations: broadcast::Sender<StoreKey>,
+    invalidations: InvalidationHub,
     compare_and_delete: redis::Script,
     listener: tokio::task::JoinHandle<()>,
 }
@@ -270,7 +272,7 @@ impl RedisStoreBuilder {
             }
         };
         let channel = format!("{}invalidations", self.prefix);
-        let (invalidations, _) = broadcast::channel(1024);
+        let invalidations = InvalidationHub::new();
         let listener = tokio::spawn(listen(client, channel.clone(), invalidations.clone()));
         Ok(RedisStore {
             inner: Arc::new(Inner {
@@ -290,7 +292,7 @@ impl RedisStoreBuilder {
 
 /// Forwards invalidations published on `channel` to the caches of this process, reconnecting
 /// with back-off while Redis is away.
-async fn listen(client: redis::Client, channel: String, invalidations: broadcast::Sender<StoreKey>) {
+async fn listen(client: redis::Client, channel: String, invalidations: InvalidationHub) {
     use futures_util::StreamExt as _;
     let mut wait = Duration::from_millis(100);
     loop {
@@ -303,7 +305,7 @@ async fn listen(client: redis::Client, channel: String, invalidations: broadcast
                         .ok()
                         .and_then(StoreKey::from_hex);
                     if let Some(key) = key {
-                        let _ = invalidations.send(key);
+                        invalidations.publish(key);
                     }
                 }
             }
@@ -318,7 +320,7 @@ impl TokenStore for RedisStore {
         &self.inner.namespace
     }
 
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<Option<StoredToken>>> {
         Box::pin(async move {
             // At most one byte past the cap comes back: a huge value (written by a broken or
             // hostile writer) costs neither the transfer nor its decryption.
@@ -348,7 +350,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> StoreFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             let expires_ms = token
                 .expires_at()
@@ -370,7 +372,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>> {
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> StoreFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
             // The tombstone first: from then on no replica adopts this version, whatever
             // happens to the value.
@@ -388,7 +390,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, StoreResult<Option<StoreLock>>> {
         Box::pin(async move {
             let lock = StoreLock(super::stored_token::random_u64());
             let acquired: Option<String> = self
@@ -406,7 +408,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> StoreFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.compare_and_delete(self.lock_key(key), lock.0.to_be_bytes())
                 .await
@@ -414,7 +416,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn publish_invalidation<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<()>> {
+    fn publish_invalidation<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.run::<i64>(
                 "PUBLISH",
@@ -425,7 +427,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn invalidations(&self) -> Option<broadcast::Receiver<StoreKey>> {
+    fn invalidations(&self) -> Option<StoreInvalidations> {
         Some(self.inner.invalidations.subscribe())
     }
 }

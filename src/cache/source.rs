@@ -12,7 +12,7 @@ use reqwest::header::HeaderValue;
 
 use super::credential::Credential;
 use super::refresh::Entry;
-use super::store::{BoxFuture, CacheKey};
+use super::store::{CacheKey, StoreFuture};
 use crate::error::{Error, Result};
 use crate::token::Token;
 
@@ -64,7 +64,7 @@ impl TokenSource {
     // give every hit a frame that size (and a stack probe) even though hits never use it.
     #[inline(never)]
     #[cold]
-    fn fetch_boxed(&self) -> BoxFuture<'_, Result<Token>> {
+    fn fetch_boxed(&self) -> StoreFuture<'_, Result<Token>> {
         Box::pin(self.entry.acquire(&self.credential))
     }
 
@@ -154,7 +154,7 @@ pub struct TokenFuture<'a> {
 
 enum TokenFutureState<'a> {
     Ready(Option<Token>),
-    Fetching(BoxFuture<'a, Result<Token>>),
+    Fetching(StoreFuture<'a, Result<Token>>),
 }
 
 impl Future for TokenFuture<'_> {

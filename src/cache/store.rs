@@ -18,7 +18,9 @@ use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::scope::Scopes;
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// What a [`TokenStore`]'s operations return: a boxed future, so that the trait stays object
+/// safe (`Arc<dyn TokenStore>`) and implementable on any runtime or client.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The keys of the keyed hashes a fleet shares: store key ids and credential fingerprints
 /// are SipHash-1-3 under these, so every process using the same store agrees on them, and
@@ -133,35 +135,95 @@ pub struct StoreLock(pub u64);
 /// replica fetches while the others wait for its token); nothing depends on it.
 ///
 /// Implementations must never log tokens, and should encrypt what leaves the process.
+///
+/// # The contract
+///
+/// * `load` returns what `save` stored under the key, or `None` (a value that cannot be read,
+///   an expired one, one too large to be a token: all `None`, never an error);
+/// * `save` replaces any value, and may drop it when the token expires
+///   ([`StoredToken::expires_at`]);
+/// * `remove_if` deletes only if the stored [`StoredToken::version`] is the one given, atomically
+///   with the check;
+/// * `try_lock`/`unlock` are a best-effort lock with a time to live (the defaults: no lock);
+/// * every operation should answer quickly: the cache waits at most 2 s for any of them, then
+///   carries on without the store;
+/// * `namespace` is the same in every process that shares the store (from a shared secret,
+///   [`StoreNamespace::from_secret`]).
+///
+/// A store over your own database needs only the crate's types and `std`:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+///
+/// use b2c_token::{StoreFuture, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenStore};
+///
+/// /// Tokens in a map (a database table in real life), shared by every cache given it.
+/// struct MapStore {
+///     namespace: StoreNamespace,
+///     tokens: Mutex<HashMap<StoreKey, StoredToken>>,
+/// }
+///
+/// impl TokenStore for MapStore {
+///     fn namespace(&self) -> &StoreNamespace {
+///         &self.namespace
+///     }
+///     fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<Option<StoredToken>>> {
+///         let token = self.tokens.lock().unwrap().get(key).cloned();
+///         Box::pin(async move { Ok(token) })
+///     }
+///     fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> StoreFuture<'a, StoreResult<()>> {
+///         self.tokens.lock().unwrap().insert(*key, token.clone());
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> StoreFuture<'a, StoreResult<bool>> {
+///         let mut tokens = self.tokens.lock().unwrap();
+///         let matches = tokens.get(key).is_some_and(|token| token.version() == version);
+///         if matches {
+///             tokens.remove(key);
+///         }
+///         Box::pin(async move { Ok(matches) })
+///     }
+/// }
+///
+/// let store = Arc::new(MapStore {
+///     namespace: StoreNamespace::from_secret(b"a secret every replica shares"),
+///     tokens: Mutex::new(HashMap::new()),
+/// });
+/// let replica_a = TokenCache::builder().store(store.clone()).build();
+/// let replica_b = TokenCache::builder().store(store).build();
+/// # let _ = (replica_a, replica_b);
+/// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// The keyed-hash keys every process sharing this store must agree on.
     fn namespace(&self) -> &StoreNamespace;
     /// The token stored under `key`, if any. A value that cannot be read is `Ok(None)`.
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>>;
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<Option<StoredToken>>>;
     /// Stores `token` under `key`, replacing any other, until the token expires.
-    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>>;
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> StoreFuture<'a, StoreResult<()>>;
     /// Deletes the token under `key` only if its version is `version` (compare-and-delete),
     /// so that invalidating an old token cannot delete a newer one another process wrote.
     /// Returns whether it deleted.
-    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>>;
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> StoreFuture<'a, StoreResult<bool>>;
     /// Tries to take the fetch lock on `key` for `ttl`: `Ok(None)` if another process holds it.
     /// The default has no lock (every process may fetch).
-    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, StoreResult<Option<StoreLock>>> {
         let _ = (key, ttl);
         Box::pin(async { Ok(Some(StoreLock(0))) })
     }
     /// Releases a lock taken with [`TokenStore::try_lock`], if it is still this one.
-    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> StoreFuture<'a, StoreResult<()>> {
         let _ = (key, lock);
         Box::pin(async { Ok(()) })
     }
     /// Tells other processes that `key`'s token was rejected, so they drop their copies.
-    fn publish_invalidation<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<()>> {
+    fn publish_invalidation<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<()>> {
         let _ = key;
         Box::pin(async { Ok(()) })
     }
-    /// Invalidations published by other processes, if the store carries them.
-    fn invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<StoreKey>> {
+    /// Invalidations published by other processes, if the store carries them: a listener on
+    /// the store's [`InvalidationHub`](super::InvalidationHub).
+    fn invalidations(&self) -> Option<super::StoreInvalidations> {
         None
     }
 }
@@ -214,12 +276,12 @@ impl TokenStore for MemoryStore {
         &self.namespace
     }
 
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, StoreResult<Option<StoredToken>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, StoreResult<Option<StoredToken>>> {
         let token = self.tokens().get(key).cloned();
         Box::pin(async move { Ok(token) })
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> BoxFuture<'a, StoreResult<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, token: &'a StoredToken) -> StoreFuture<'a, StoreResult<()>> {
         let mut tokens = self.tokens();
         let now = std::time::SystemTime::now();
         tokens.retain(|_, stored| stored.expires_at() > now);
@@ -227,7 +289,7 @@ impl TokenStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> BoxFuture<'a, StoreResult<bool>> {
+    fn remove_if<'a>(&'a self, key: &'a StoreKey, version: u64) -> StoreFuture<'a, StoreResult<bool>> {
         let mut tokens = self.tokens();
         let matches = tokens.get(key).is_some_and(|stored| stored.version() == version);
         if matches {
@@ -236,7 +298,7 @@ impl TokenStore for MemoryStore {
         Box::pin(async move { Ok(matches) })
     }
 
-    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> BoxFuture<'a, StoreResult<Option<StoreLock>>> {
+    fn try_lock<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> StoreFuture<'a, StoreResult<Option<StoreLock>>> {
         let mut locks = crate::sync::lock(&self.locks);
         let now = std::time::Instant::now();
         locks.retain(|_, (_, until)| *until > now);
@@ -250,7 +312,7 @@ impl TokenStore for MemoryStore {
         Box::pin(async move { Ok(lock) })
     }
 
-    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> BoxFuture<'a, StoreResult<()>> {
+    fn unlock<'a>(&'a self, key: &'a StoreKey, lock: StoreLock) -> StoreFuture<'a, StoreResult<()>> {
         let mut locks = crate::sync::lock(&self.locks);
         if locks.get(key).is_some_and(|(held, _)| *held == lock) {
             locks.remove(key);

@@ -37,6 +37,7 @@ mod soak;
 mod tonic_interceptor;
 #[cfg(feature = "tower")]
 mod tower_layer;
+mod user_store;
 #[cfg(all(feature = "validate", feature = "axum"))]
 mod validate;
 mod where_secrets_go;
