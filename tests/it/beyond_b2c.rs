@@ -14,20 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-const CERT_CLIENT: &str = "44444444-4444-4444-8444-444444444444";
-const FEDERATED_CLIENT: &str = "55555555-5555-4555-8555-555555555555";
-const CLUSTER_ISSUER: &str = "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/";
-const SERVICE_ACCOUNT: &str = "system:serviceaccount:orders:daemon";
-
-/// A self-signed RSA certificate and its key, as PEM.
-fn rsa_certificate() -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
-    let cert = rcgen::CertificateParams::new(vec!["daemon.contoso.com".into()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate");
-    (cert.pem(), key.serialize_pem())
-}
+use crate::support::workload::{rsa_certificate, CERT_CLIENT, CLUSTER_ISSUER, FEDERATED_CLIENT, SERVICE_ACCOUNT};
 
 async fn tenant(kind: AuthorityKind, certificate_pem: &str) -> FakeTenant {
     FakeTenant::builder()

@@ -13,26 +13,6 @@ use std::time::Duration;
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{Client, GrantKind, MemoryStore, Password, RetryPolicy, Scopes, TokenCache, TokenSource};
 
-/// Pauses tokio's clock and stops it from auto-advancing until dropped.
-struct ManualClock(Option<std::sync::mpsc::Sender<()>>);
-
-impl ManualClock {
-    fn start() -> Self {
-        tokio::time::pause();
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        tokio::task::spawn_blocking(move || {
-            let _ = rx.recv();
-        });
-        Self(Some(tx))
-    }
-}
-
-impl Drop for ManualClock {
-    fn drop(&mut self) {
-        self.0.take();
-    }
-}
-
 /// Lets the runtime run (I/O included) until `done` holds, for at most 10 s of real time.
 async fn wait_until(mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -101,7 +81,7 @@ async fn ten_thousand_callers_on_an_expired_key_make_one_request() {
         .start()
         .await
         .unwrap();
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let source = TokenCache::new().client_credentials(&daemon(&tenant), &api(&tenant));
     source.token().await.unwrap();
     // Every background refresh fails until the token has expired.
@@ -145,7 +125,7 @@ async fn callers_waiting_on_a_failed_fetch_share_its_error() {
 #[tokio::test]
 async fn proactive_refresh_before_expiry_without_making_callers_wait() {
     let tenant = FakeTenant::start().await.unwrap(); // 1 h tokens
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let cache = TokenCache::builder().refresh_before(Duration::from_secs(300)).build();
     let source = cache.client_credentials(&daemon(&tenant), &api(&tenant));
     let first = source.token().await.unwrap();
@@ -178,7 +158,7 @@ async fn failed_background_refresh_keeps_serving_until_expiry_then_reports() {
         .start()
         .await
         .unwrap();
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let cache = TokenCache::builder()
         .refresh_before(Duration::from_secs(120))
         .retry_backoff(Duration::from_secs(10), Duration::from_secs(40))
@@ -218,7 +198,7 @@ async fn failed_background_refresh_keeps_serving_until_expiry_then_reports() {
 #[tokio::test]
 async fn user_tokens_refresh_with_the_rotated_refresh_token() {
     let tenant = FakeTenant::start().await.unwrap(); // old refresh tokens die on use
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let cache = TokenCache::new();
     let source = user_source(&cache, &tenant);
     source.token().await.unwrap();
@@ -241,7 +221,7 @@ async fn user_tokens_refresh_with_the_rotated_refresh_token() {
 #[tokio::test]
 async fn invalid_grant_on_refresh_falls_back_to_the_password_once() {
     let tenant = FakeTenant::start().await.unwrap();
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let cache = TokenCache::new();
     let source = user_source(&cache, &tenant);
     source.token().await.unwrap();
@@ -290,7 +270,7 @@ async fn a_stale_password_does_not_use_the_refresh_token_or_loop() {
 #[tokio::test]
 async fn a_stuck_refresh_on_one_key_does_not_delay_another() {
     let tenant = FakeTenant::start().await.unwrap();
-    let _clock = ManualClock::start();
+    let _clock = crate::support::clock::manual_clock();
     let cache = TokenCache::new();
     let a = cache.client_credentials(&daemon(&tenant), &api(&tenant));
     let b = user_source(&cache, &tenant);

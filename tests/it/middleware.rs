@@ -250,21 +250,10 @@ async fn per_request_scopes_use_their_own_token() {
     assert_eq!(s.tenant.token_requests(GrantKind::ClientCredentials), 2);
 }
 
-/// Pauses tokio's clock with auto-advance held off, so loopback I/O runs in real time and
-/// timers move only on `advance` (see tests/cache.rs).
-fn manual_clock() -> std::sync::mpsc::Sender<()> {
-    tokio::time::pause();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    tokio::task::spawn_blocking(move || {
-        let _ = rx.recv();
-    });
-    tx
-}
-
 #[tokio::test]
 async fn an_expired_token_is_replaced_before_the_call() {
     let s = setup().await;
-    let _clock = manual_clock();
+    let _clock = crate::support::clock::manual_clock();
     s.http.get(s.api_server.uri()).send().await.unwrap();
     // Background refreshes fail until the 1 h token has expired.
     s.tenant

@@ -287,16 +287,6 @@ async fn run_sequence(fixture: &Fixture, seed: u64) {
     );
 }
 
-/// Pauses tokio's clock and stops it from auto-advancing while loopback I/O is in flight.
-fn manual_clock() -> std::sync::mpsc::Sender<()> {
-    tokio::time::pause();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    tokio::task::spawn_blocking(move || {
-        let _ = rx.recv();
-    });
-    tx
-}
-
 #[tokio::test]
 async fn random_sequences_keep_the_cache_promise() {
     let sequences = std::env::var("MODEL_SEQUENCES")
@@ -307,7 +297,7 @@ async fn random_sequences_keep_the_cache_promise() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0x5EED_u64);
-    let _clock = manual_clock();
+    let _clock = crate::support::clock::manual_clock();
     let fixture = Fixture::new().await;
     for seed in first..first + sequences {
         run_sequence(&fixture, seed).await;

@@ -1,10 +1,12 @@
 //! Shared helpers for the HTTP tests: a wiremock token endpoint, fixtures, request capture.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod clock;
 pub mod hostile;
 pub mod redis;
 pub mod replay_store;
 pub mod trace;
+pub mod workload;
 
 use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
 use wiremock::matchers::{method, path};
