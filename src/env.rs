@@ -1,30 +1,7 @@
 //! Configuration from environment variables, with the same names the `b2c-token` command and
 //! the quickstart use, so one set of variables configures all three.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `B2C_TOKEN_URL` | a token endpoint used as given (instead of tenant + policy) |
-//! | `B2C_TENANT` | tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID |
-//! | `B2C_POLICY` | user flow or custom policy, e.g. `B2C_1_ropc` |
-//! | `B2C_TENANT_ID` | tenant GUID to put in the path |
-//! | `B2C_DOMAIN` | custom domain (Azure Front Door), e.g. `login.contoso.com`, or a base URL |
-//! | `B2C_CLOUD` | `global` (default) or `china` |
-//! | `B2C_POLICY_FORM` | `path` (default), `query` (`?p=`) or `tfp` |
-//! | `B2C_CLIENT_ID` | application (client) ID |
-//! | `B2C_CLIENT_SECRET` | client secret (confidential clients only) |
-//! | `B2C_AUTHORITY` | `b2c` (default), `external-id` or `entra`: which service `B2C_TENANT` is in |
-//!
-//! Azure's own variables, as `azure_identity` and Kubernetes workload identity set them,
-//! fill in what the `B2C_*` ones leave out:
-//!
-//! | variable | meaning |
-//! |---|---|
-//! | `AZURE_TENANT_ID` | the tenant (alone, it means an Entra ID authority) |
-//! | `AZURE_CLIENT_ID` | application (client) ID |
-//! | `AZURE_CLIENT_SECRET` | client secret |
-//! | `AZURE_AUTHORITY_HOST` | Entra's sign-in host, e.g. `https://login.microsoftonline.us/` |
-//! | `AZURE_FEDERATED_TOKEN_FILE` | workload identity: a client assertion file ([`crate::FederatedTokenFile`]) |
-//! | `AZURE_CLIENT_CERTIFICATE_PATH` | a PEM file with the certificate and its RSA key ([`crate::ClientCertificate`]) |
+//! The variables are listed where docs.rs shows them: [`ClientBuilder::from_env`].
 
 use crate::authority::{Authority, AuthorityKind};
 use crate::client::credential::{ClientCertificate, FederatedTokenFile};
@@ -33,8 +10,8 @@ use crate::error::{Error, Result};
 
 impl Authority {
     /// The authority described by `B2C_TOKEN_URL`, or by `B2C_TENANT` + `B2C_POLICY` with the
-    /// optional `B2C_TENANT_ID`, `B2C_DOMAIN`, `B2C_CLOUD` and `B2C_POLICY_FORM` (see the
-    /// table in this module's source, or the README).
+    /// optional `B2C_TENANT_ID`, `B2C_DOMAIN`, `B2C_CLOUD` and `B2C_POLICY_FORM` (every
+    /// variable: [`ClientBuilder::from_env`]).
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or wrong.
@@ -120,6 +97,32 @@ fn entra_from_vars(kind: AuthorityKind, get: &dyn Fn(&str) -> Option<String>) ->
 impl ClientBuilder {
     /// A client builder from the environment: the authority as [`Authority::from_env`],
     /// `B2C_CLIENT_ID`, and `B2C_CLIENT_SECRET` if set. Chain more settings, then `build()`.
+    /// The same variables configure the `b2c-token` command and the quickstart.
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `B2C_TOKEN_URL` | a token endpoint used as given (instead of tenant + policy) |
+    /// | `B2C_TENANT` | tenant: `contoso`, `contoso.onmicrosoft.com` or a GUID |
+    /// | `B2C_POLICY` | user flow or custom policy, e.g. `B2C_1_ropc` |
+    /// | `B2C_TENANT_ID` | tenant GUID to put in the path |
+    /// | `B2C_DOMAIN` | custom domain (Azure Front Door), e.g. `login.contoso.com`, or a base URL |
+    /// | `B2C_CLOUD` | `global` (default) or `china` |
+    /// | `B2C_POLICY_FORM` | `path` (default), `query` (`?p=`) or `tfp` |
+    /// | `B2C_CLIENT_ID` | application (client) ID |
+    /// | `B2C_CLIENT_SECRET` | client secret (confidential clients only) |
+    /// | `B2C_AUTHORITY` | `b2c` (default), `external-id` or `entra`: which service `B2C_TENANT` is in |
+    ///
+    /// Azure's own variables, as `azure_identity` and Kubernetes workload identity set them,
+    /// fill in what the `B2C_*` ones leave out:
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `AZURE_TENANT_ID` | the tenant (alone, it means an Entra ID authority) |
+    /// | `AZURE_CLIENT_ID` | application (client) ID |
+    /// | `AZURE_CLIENT_SECRET` | client secret |
+    /// | `AZURE_AUTHORITY_HOST` | Entra's sign-in host, e.g. `https://login.microsoftonline.us/` |
+    /// | `AZURE_FEDERATED_TOKEN_FILE` | workload identity: a client assertion file ([`crate::FederatedTokenFile`]) |
+    /// | `AZURE_CLIENT_CERTIFICATE_PATH` | a PEM file with the certificate and its RSA key ([`crate::ClientCertificate`]) |
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or wrong.

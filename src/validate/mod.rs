@@ -3,17 +3,7 @@
 //! an explicit leeway, policy and scope allow-lists); [`ValidateLayer`] puts it in front of
 //! tower services (axum, tonic, hyper), and with feature `axum` handlers extract [`Claims`].
 //!
-//! ```text
-//!  token ─► seen.rs: validated before and not expired? ──yes──► Claims
-//!             │ no
-//!             ▼
-//!          jwt.rs: ≤ 16 KiB, three parts, header {alg: RS256, kid}, claims JSON
-//!             ▼
-//!          policy (tfp/acr) allowed? ─► keys.rs: that policy's key by kid (no lock; an
-//!             │                          unknown kid refreshes once per cooldown)
-//!             ▼
-//!          RS256 verify ─► iss, aud, exp/nbf ± leeway ─► required scopes ─► remember ─► Claims
-//! ```
+//! The check order is drawn where docs.rs shows it: [`Validator`].
 
 mod builder;
 mod claims;
@@ -43,6 +33,20 @@ use crate::error::{Error, InvalidToken, Result};
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// Validates B2C access tokens for an API. Cheap to clone (one `Arc`), `Send + Sync`.
+///
+/// The checks, in order (docs/validating-tokens.md says why):
+///
+/// ```text
+///  token ─► memory: validated before and not expired? ──yes──► Claims
+///             │ no
+///             ▼
+///          shape: ≤ 16 KiB, three parts, header {alg: RS256, kid}, claims JSON, no key twice
+///             ▼
+///          policy (tfp/acr) allowed? ─► keys: that policy's key by kid (no lock; an
+///             │                          unknown kid refreshes once per cooldown)
+///             ▼
+///          RS256 verify ─► iss, aud, exp/nbf ± leeway ─► required scopes ─► remember ─► Claims
+/// ```
 ///
 /// Built from the same [`Authority`] the clients use (every URL form, custom domains, China),
 /// one per accepted policy, plus the API's client ID(s). Keys are fetched on first use (or
