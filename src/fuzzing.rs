@@ -24,13 +24,55 @@ pub fn response(bytes: &[u8]) {
     }
 }
 
+/// A bearer token as the validator takes it apart (size, shape, header, claims), before any
+/// key. Must never panic.
+#[cfg(feature = "validate")]
+pub fn jwt(bytes: &[u8]) {
+    if let Ok(token) = std::str::from_utf8(bytes) {
+        if let Ok(jws) = crate::validate::jwt::parse(token, 16 * 1024) {
+            let _ = (
+                jws.kid.len(),
+                jws.claims.len(),
+                jws.signature.len(),
+                jws.signing_input.len(),
+            );
+        }
+    }
+}
+
+/// A JSON Web Key Set as the validator reads it. Must never panic.
+#[cfg(feature = "validate")]
+pub fn jwks(bytes: &[u8]) {
+    if let Ok(map) = crate::json::object(bytes) {
+        let _ = crate::validate::keys::parse_jwks(&map);
+    }
+}
+
+/// An OpenID discovery document as `Authority::discover` and the validator read it: the
+/// fields, the issuer check against its own URL, the token endpoint. Must never panic.
+pub fn metadata(bytes: &[u8]) {
+    let Ok(map) = crate::json::object(bytes) else { return };
+    let Ok(metadata_url) = url::Url::parse(
+        "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_x/v2.0/.well-known/openid-configuration",
+    ) else {
+        return;
+    };
+    if let Ok(issuer) = crate::net::document_string(&map, "issuer") {
+        let _ = crate::authority::discovery::check_issuer(&metadata_url, &issuer);
+    }
+    if let Ok(endpoint) = crate::net::document_string(&map, "token_endpoint") {
+        let _ = crate::authority::Authority::from_token_url(&endpoint);
+    }
+    let _ = crate::net::document_string(&map, "jwks_uri").map(|uri| url::Url::parse(&uri));
+}
+
 #[cfg(test)]
 mod smoke {
     // A short, deterministic fuzz run that CI can afford: the fuzz target's entry point on every
     // fixture and on 200,000 mutations of them. The long runs use cargo-fuzz (docs/reliability.md);
     // any crash they find is added to `REGRESSIONS` here.
 
-    use super::response;
+    use super::{metadata, response};
 
     /// Inputs that once broke a parser (none found so far), plus hand-picked edge cases.
     const REGRESSIONS: &[&[u8]] = &[
@@ -52,6 +94,12 @@ mod smoke {
     fn regressions_and_edge_cases_do_not_panic() {
         for input in REGRESSIONS {
             response(input);
+            metadata(input);
+            #[cfg(feature = "validate")]
+            {
+                super::jwt(input);
+                super::jwks(input);
+            }
         }
     }
 
@@ -105,6 +153,9 @@ mod smoke {
                 }
             }
             response(&input);
+            metadata(&input);
+            #[cfg(feature = "validate")]
+            super::jwks(&input);
         }
     }
 }

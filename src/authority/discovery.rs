@@ -90,7 +90,7 @@ fn parse_metadata_url(metadata_url: &str) -> Result<Url> {
 
 /// The issuer must be the metadata URL's own prefix, or the same tenant by GUID on the same
 /// host (External ID: on the GUID's own `ciamlogin.com` host).
-fn check_issuer(metadata_url: &Url, issuer: &str) -> Result<()> {
+pub(crate) fn check_issuer(metadata_url: &Url, issuer: &str) -> Result<()> {
     let mut expected = metadata_url.clone();
     expected.set_query(None);
     let expected = expected.as_str().trim_end_matches('/');

@@ -6,7 +6,7 @@
 //! so that nothing the caller passes can change the URL's shape.
 
 mod b2c;
-mod discovery;
+pub(crate) mod discovery;
 mod entra;
 
 use std::net::IpAddr;

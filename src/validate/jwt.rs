@@ -15,16 +15,16 @@ use crate::error::InvalidToken;
 const MAX_HEADER_BYTES: usize = 1024;
 
 /// A token taken apart, signature not yet checked.
-pub(super) struct Jws<'a> {
+pub(crate) struct Jws<'a> {
     /// `base64url(header).base64url(claims)`: what the signature covers.
-    pub(super) signing_input: &'a [u8],
-    pub(super) kid: String,
-    pub(super) claims: Map<String, Value>,
-    pub(super) signature: Vec<u8>,
+    pub(crate) signing_input: &'a [u8],
+    pub(crate) kid: String,
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) signature: Vec<u8>,
 }
 
 /// Splits and decodes `token`, refusing anything but an RS256 JWS with a `kid`.
-pub(super) fn parse(token: &str, max_bytes: usize) -> Result<Jws<'_>, InvalidToken> {
+pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<Jws<'_>, InvalidToken> {
     if token.len() > max_bytes {
         return Err(InvalidToken::TooLarge { limit: max_bytes });
     }

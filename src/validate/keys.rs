@@ -203,7 +203,7 @@ impl KeySource {
 
 /// The RS256 signing keys of a JWKS, by `kid`. Keys for encryption, of other types or
 /// algorithms, without a `kid`, or shorter than 2048 bits are skipped; none left is an error.
-pub(super) fn parse_jwks(jwks: &Map<String, Value>) -> Result<HashMap<String, ParsedPublicKey>> {
+pub(crate) fn parse_jwks(jwks: &Map<String, Value>) -> Result<HashMap<String, ParsedPublicKey>> {
     let Some(Value::Array(entries)) = jwks.get("keys") else {
         return Err(invalid_document_field("keys", "an array of JSON Web Keys"));
     };

@@ -7,8 +7,8 @@
 
 mod builder;
 mod claims;
-mod jwt;
-mod keys;
+pub(crate) mod jwt;
+pub(crate) mod keys;
 mod layer;
 mod seen;
 
