@@ -47,6 +47,9 @@ pub enum InvalidToken {
         none_granted: bool,
         /// The API's App ID URI, when configured: the hint names the full scope to request.
         app_id_uri: Option<String>,
+        /// Whether the token is an application's own (client credentials): what it lacks are
+        /// app roles an administrator grants, not scopes it could request.
+        app_only: bool,
     },
 }
 
@@ -108,6 +111,7 @@ impl fmt::Display for InvalidToken {
                 required,
                 none_granted,
                 app_id_uri,
+                app_only,
             } => {
                 let wanted: Vec<String> = required
                     .iter()
@@ -116,7 +120,14 @@ impl fmt::Display for InvalidToken {
                         None => format!("`{s}`"),
                     })
                     .collect();
-                if *none_granted {
+                if *app_only {
+                    let roles: Vec<String> = required.iter().map(|s| format!("`{s}`")).collect();
+                    write!(
+                        f,
+                        "the application's token lacks the app role {}: a daemon cannot ask for it; an administrator grants it to the client's app registration (API permissions, application permission, admin consent), then the daemon gets a new token",
+                        roles.join(" ")
+                    )
+                } else if *none_granted {
                     write!(
                         f,
                         "token grants no scope (no `scp`): the client asked only for `openid` or its own client ID; request the API scope {}",

@@ -87,6 +87,16 @@ impl Claims {
         self.strings("roles")
     }
 
+    /// Whether the token was issued to an application acting for itself (client credentials),
+    /// not for a user: Entra says so with `idtyp: "app"`, or by app roles without scopes; B2C
+    /// by a subject that is the client itself (`sub` = `azp`).
+    #[must_use]
+    pub fn is_app_only(&self) -> bool {
+        self.text("idtyp") == Some("app")
+            || (self.text("scp").is_none() && self.roles().next().is_some())
+            || self.text("sub").is_some_and(|sub| Some(sub) == self.text("azp"))
+    }
+
     /// Whether the token grants `scope`, in `scp` or as a role.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {

@@ -224,6 +224,7 @@ mod tests {
             required: vec!["read".into(), "write".into()],
             none_granted: false,
             app_id_uri: None,
+            app_only: false,
         }));
         assert_eq!(scope.status(), 403);
         assert_eq!(

@@ -168,6 +168,7 @@ impl Validator {
             required: required.iter().map(|s| s.as_ref().to_owned()).collect(),
             none_granted: claims.scopes().next().is_none() && claims.roles().next().is_none(),
             app_id_uri: self.0.rules.app_id_uri.clone(),
+            app_only: claims.is_app_only(),
         }))
     }
 

@@ -563,6 +563,36 @@ async fn failing_key_fetches_name_the_document_and_its_host() {
     assert!(!text.contains("token endpoint"), "{text}");
 }
 
+/// Issue 26, item 7: a client-credentials token lacking what a route requires is told that an
+/// administrator must grant the app role (a daemon cannot request a delegated scope), and a
+/// user's token is told which scope to request.
+#[tokio::test]
+async fn refusals_fit_app_tokens_and_user_tokens() {
+    let tenant = FakeTenant::start().await.expect("tenant");
+    let v = validator(&tenant)
+        .require_scope("orders.write")
+        .build()
+        .expect("validator");
+    let scopes = b2c_token::Scopes::new([tenant.api_default_scope()]).expect("scopes");
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .expect("client")
+        .build()
+        .expect("client");
+    let app_token = daemon
+        .acquire_token_by_client_credentials(&scopes)
+        .await
+        .expect("token");
+    let app_token = app_token.access_token().expect("access").expose_secret().to_owned();
+    let error = v.validate(&app_token).await.expect_err("lacks the role");
+    let text = error.to_string();
+    assert!(text.contains("app role") && text.contains("administrator"), "{text}");
+    assert!(!text.contains("request the API scope"), "{text}");
+    let user_token = tenant.mint(&claims(&tenant));
+    let text = v.validate(&user_token).await.expect_err("lacks the scope").to_string();
+    assert!(text.contains("request") && !text.contains("administrator"), "{text}");
+}
+
 // The layer in a real axum app over loopback HTTP.
 
 async fn serve(app: axum::Router) -> String {
