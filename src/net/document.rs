@@ -6,7 +6,7 @@ use reqwest::header;
 use url::Url;
 
 use super::body::{read_capped, BodyError};
-use super::transport_error;
+use super::transport_error_at;
 use crate::error::unexpected::DocumentSource;
 use crate::error::{Error, Result, UnexpectedKind, UnexpectedResponse};
 
@@ -44,11 +44,7 @@ impl Document {
                 certificate,
                 source,
             } => Error::Transport {
-                message: format!(
-                    "fetching the {} from {host}: {}",
-                    self.name(),
-                    message.replace("the token endpoint", "the server")
-                ),
+                message: format!("fetching the {} from {host}: {message}", self.name()),
                 timed_out,
                 certificate,
                 source,
@@ -86,7 +82,7 @@ async fn fetch_json(
         .timeout(timeout)
         .send()
         .await
-        .map_err(transport_error)?;
+        .map_err(|e| transport_error_at(e, "the server"))?;
     let status = response.status().as_u16();
     let unexpected = |kind| Error::UnexpectedResponse(Box::new(UnexpectedResponse::new(status, None, kind)));
     if response.url() != url {
@@ -102,7 +98,7 @@ async fn fetch_json(
                 limit: MAX_DOCUMENT_BYTES,
             }))
         }
-        Err(BodyError::Transport(e)) => return Err(transport_error(e)),
+        Err(BodyError::Transport(e)) => return Err(transport_error_at(e, "the server")),
     };
     match serde_json::from_slice(&body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),

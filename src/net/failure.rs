@@ -5,28 +5,34 @@ use std::sync::Arc;
 use crate::error::server_text::Scrubber;
 use crate::error::Error;
 
-/// A `reqwest` failure as the crate's error: a refused certificate is its own kind (never
-/// retried, with the fix in the message); timeouts, connect and read failures say which.
+/// A `reqwest` failure of a token request as the crate's error: see [`transport_error_at`].
 pub(crate) fn transport_error(e: reqwest::Error) -> Error {
+    transport_error_at(e, "the token endpoint")
+}
+
+/// A `reqwest` failure talking to `peer` ("the token endpoint", "the server") as the crate's
+/// error: a refused certificate is its own kind (never retried, with the fix in the message);
+/// timeouts, connect and read failures say which.
+pub(crate) fn transport_error_at(e: reqwest::Error, peer: &str) -> Error {
     let timed_out = e.is_timeout();
     if let Some(problem) = certificate_problem(&e) {
         return Error::certificate(
             format!(
-                "the token endpoint's TLS certificate was refused ({problem}): if the server uses a private CA, trust it with ClientBuilder::add_root_certificate (the CLI: --ca-file or B2C_CA_FILE); otherwise check the host name and the server's certificate chain"
+                "{peer}'s TLS certificate was refused ({problem}): if the server uses a private CA, trust it with ClientBuilder::add_root_certificate (the CLI: --ca-file or B2C_CA_FILE); otherwise check the host name and the server's certificate chain"
             ),
             Arc::new(e.without_url()),
         );
     }
     let message = if timed_out {
-        "timed out"
+        "timed out".to_owned()
     } else if e.is_connect() {
-        "could not connect to the token endpoint"
+        format!("could not connect to {peer}")
     } else if e.is_body() || e.is_decode() {
-        "connection failed while reading the response"
+        "connection failed while reading the response".to_owned()
     } else if e.is_request() {
-        "could not send the request (connection dropped?)"
+        "could not send the request (connection dropped?)".to_owned()
     } else {
-        "HTTP error"
+        "HTTP error".to_owned()
     };
     Error::transport(message, timed_out, Arc::new(e.without_url()))
 }

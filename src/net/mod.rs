@@ -21,7 +21,7 @@ pub(crate) use self::body::BodyError;
 #[cfg(feature = "validate")]
 pub(crate) use self::document::invalid_document_field;
 pub(crate) use self::document::{document_string, get_json, Document};
-pub(crate) use self::failure::transport_error;
+pub(crate) use self::failure::{transport_error, transport_error_at};
 pub(crate) use self::form::{post_form, Reply};
 pub(crate) use self::retry_after::parse_retry_after;
 
