@@ -3,7 +3,11 @@
 //!   same token with the same library (aws-lc-rs, key parsed once): target ≤ 1.2×;
 //! - a repeated token (answered from the validator's memory): target ≤ 300 ns;
 //! - requests through an axum route behind `ValidateLayer` vs the same route without it,
-//!   over loopback HTTP (paired rounds).
+//!   over loopback HTTP (paired rounds);
+//! - requests/s through the same axum route guarded by `ValidateLayer` and by `jwt-authorizer`
+//!   (fresh tokens, a repeated token), each server a release build of
+//!   `benches/peers/layers` in a process of its own, loaded in alternating rounds. The peer is
+//!   built on first use (a few minutes, needs crates.io); `B2C_BENCH_SKIP_PEERS=1` skips it.
 //!
 //! Run: `cargo bench --bench validate`. Figures and the machine are in docs/benchmarks.md.
 
@@ -189,9 +193,138 @@ fn through_axum(c: &mut Criterion) {
     );
 }
 
+/// Builds the peer server (its own workspace and target directory, so this crate's lockfile
+/// and build stay untouched) and returns the binary's path.
+fn build_layers_peer() -> Result<std::path::PathBuf, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("layers");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("building benches/peers/layers (release; the first time takes a few minutes)");
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("benches/peers/layers/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build of benches/peers/layers failed: {status}"));
+    }
+    Ok(target.join("release/b2c-token-bench-layers"))
+}
+
+/// One peer server: killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(binary: &std::path::Path, layer: &str, metadata_url: &str) -> Server {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(binary)
+            .args([layer, metadata_url, defaults::API_CLIENT_ID])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("http://"), "{layer} did not start: {line:?}");
+        Server { child, base: line.trim().to_owned() }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn versus_jwt_authorizer(_: &mut Criterion) {
+    const ROUNDS: usize = 20;
+    const PER_ROUND: usize = 200;
+    if std::env::var_os("B2C_BENCH_SKIP_PEERS").is_some() {
+        return;
+    }
+    let binary = match build_layers_peer() {
+        Ok(binary) => binary,
+        Err(e) => return println!("the jwt-authorizer comparison is skipped: {e}"),
+    };
+    // A runtime with a worker thread: the tenant answers the servers' metadata and key
+    // requests while this thread waits for them to start.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tenant = runtime.block_on(FakeTenant::start()).unwrap();
+    let authority = tenant.authority(defaults::SIGNIN_POLICY).unwrap();
+    let metadata_url = authority.metadata_endpoint().unwrap().to_string();
+    let servers = [
+        ("b2c-token ValidateLayer", Server::start(&binary, "b2c-token", &metadata_url)),
+        ("jwt-authorizer 0.15", Server::start(&binary, "jwt-authorizer", &metadata_url)),
+    ];
+    // Every fresh token is sent once to each server: distinct `uti` claims, so nothing a
+    // layer remembers can answer for it.
+    let mint = |n: usize| {
+        let mut claims = tenant.access_token_claims(defaults::SIGNIN_POLICY, &["read"]);
+        claims.insert("uti".into(), format!("bench-{n}").into());
+        tenant.mint(&claims)
+    };
+    let fresh: Vec<String> = (0..ROUNDS * PER_ROUND).map(mint).collect();
+    let repeated = mint(usize::MAX);
+    let http = reqwest::Client::new();
+    let round = |base: &str, tokens: &[String]| {
+        let start = std::time::Instant::now();
+        runtime.block_on(async {
+            for token in tokens {
+                let response = http.get(format!("{base}/guarded")).bearer_auth(token).send().await.unwrap();
+                assert!(response.status().is_success(), "{base}: {}", response.status());
+                response.bytes().await.unwrap();
+            }
+        });
+        tokens.len() as f64 / start.elapsed().as_secs_f64()
+    };
+    let repeated_tokens = vec![repeated; PER_ROUND];
+    for (_, server) in &servers {
+        round(&server.base, &repeated_tokens); // warm: connections, key sets
+    }
+    let mut rates = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for r in 0..ROUNDS {
+        let tokens = &fresh[r * PER_ROUND..(r + 1) * PER_ROUND];
+        // Alternate which server goes first, so drift on a noisy host falls on both.
+        let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            rates[i][0].push(round(&servers[i].1.base, tokens));
+            rates[i][1].push(round(&servers[i].1.base, &repeated_tokens));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut medians = [[0.0; 2]; 2];
+    for i in 0..2 {
+        for k in 0..2 {
+            medians[i][k] = median(&mut rates[i][k]);
+        }
+    }
+    println!("same axum route, {ROUNDS} alternating rounds of {PER_ROUND} sequential requests, median requests/s:");
+    for (i, (name, _)) in servers.iter().enumerate() {
+        println!("  {name:<24} fresh tokens {:>8.0}   repeated token {:>8.0}", medians[i][0], medians[i][1]);
+    }
+    println!(
+        "  b2c-token / jwt-authorizer: fresh {:.2}x, repeated {:.2}x",
+        medians[0][0] / medians[1][0],
+        medians[0][1] / medians[1][1]
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = validating, through_axum
+    targets = validating, through_axum, versus_jwt_authorizer
 }
 criterion_main!(benches);
