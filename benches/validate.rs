@@ -231,7 +231,10 @@ impl Server {
             .read_line(&mut line)
             .unwrap();
         assert!(line.starts_with("http://"), "{layer} did not start: {line:?}");
-        Server { child, base: line.trim().to_owned() }
+        Server {
+            child,
+            base: line.trim().to_owned(),
+        }
     }
 }
 
@@ -263,8 +266,14 @@ fn versus_jwt_authorizer(_: &mut Criterion) {
     let authority = tenant.authority(defaults::SIGNIN_POLICY).unwrap();
     let metadata_url = authority.metadata_endpoint().unwrap().to_string();
     let servers = [
-        ("b2c-token ValidateLayer", Server::start(&binary, "b2c-token", &metadata_url)),
-        ("jwt-authorizer 0.15", Server::start(&binary, "jwt-authorizer", &metadata_url)),
+        (
+            "b2c-token ValidateLayer",
+            Server::start(&binary, "b2c-token", &metadata_url),
+        ),
+        (
+            "jwt-authorizer 0.15",
+            Server::start(&binary, "jwt-authorizer", &metadata_url),
+        ),
     ];
     // Every fresh token is sent once to each server: distinct `uti` claims, so nothing a
     // layer remembers can answer for it.
@@ -280,7 +289,12 @@ fn versus_jwt_authorizer(_: &mut Criterion) {
         let start = std::time::Instant::now();
         runtime.block_on(async {
             for token in tokens {
-                let response = http.get(format!("{base}/guarded")).bearer_auth(token).send().await.unwrap();
+                let response = http
+                    .get(format!("{base}/guarded"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(response.status().is_success(), "{base}: {}", response.status());
                 response.bytes().await.unwrap();
             }
@@ -313,7 +327,10 @@ fn versus_jwt_authorizer(_: &mut Criterion) {
     }
     println!("same axum route, {ROUNDS} alternating rounds of {PER_ROUND} sequential requests, median requests/s:");
     for (i, (name, _)) in servers.iter().enumerate() {
-        println!("  {name:<24} fresh tokens {:>8.0}   repeated token {:>8.0}", medians[i][0], medians[i][1]);
+        println!(
+            "  {name:<24} fresh tokens {:>8.0}   repeated token {:>8.0}",
+            medians[i][0], medians[i][1]
+        );
     }
     println!(
         "  b2c-token / jwt-authorizer: fresh {:.2}x, repeated {:.2}x",

@@ -68,7 +68,8 @@ impl ValidatorBuilder {
     }
 
     /// Accepts another exact issuer: the tokens of the same tenant fetched through another
-    /// host (a custom domain and `b2clogin.com` give different `iss`).
+    /// host (a custom domain and `b2clogin.com` give different `iss`), or Entra ID v1.0
+    /// tokens (`https://sts.windows.net/{tenant-id}/`), which the v2.0 metadata's keys sign.
     pub fn issuer(mut self, issuer: &str) -> Self {
         self.rules.extra_issuers.push(issuer.to_owned());
         self

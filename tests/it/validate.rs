@@ -867,3 +867,40 @@ async fn tokens_from_an_independent_openid_provider_validate() {
         assert!(validator.validate(&token).await.is_err(), "{what} was accepted");
     }
 }
+
+/// Entra ID v1.0 access tokens (an API whose manifest keeps `accessTokenAcceptedVersion`
+/// unset) carry `https://sts.windows.net/{tenant-id}/` as issuer and are signed by the same
+/// tenant keys the v2.0 metadata lists: the Entra authority plus `.issuer(..)` validates them,
+/// and without it they are refused by issuer, not silently accepted.
+#[tokio::test]
+async fn entra_v1_tokens_validate_with_their_issuer_added() {
+    let tenant = FakeTenant::builder()
+        .kind(b2c_token::AuthorityKind::Entra)
+        .start()
+        .await
+        .unwrap();
+    let authority = tenant.tenant_authority().unwrap();
+    let v1_issuer = format!("https://sts.windows.net/{}/", tenant.tenant_id());
+    let mut v1 = tenant.access_token_claims(defaults::SIGNIN_POLICY, &["read"]);
+    v1.insert("iss".into(), v1_issuer.clone().into());
+    v1.insert("aud".into(), "api://orders".into());
+    v1.insert("ver".into(), "1.0".into());
+    v1.remove("tfp");
+    v1.remove("acr");
+    let token = tenant.mint(&v1);
+
+    let v2_only = Validator::builder(&authority, "api://orders").build().unwrap();
+    assert!(matches!(
+        reason(v2_only.validate(&token).await),
+        InvalidToken::Issuer(_)
+    ));
+    let both = Validator::builder(&authority, "api://orders")
+        .issuer(&v1_issuer)
+        .build()
+        .unwrap();
+    let claims = both
+        .validate(&token)
+        .await
+        .expect("a v1.0 token with its issuer configured");
+    assert_eq!(claims.issuer(), v1_issuer);
+}
