@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{RedisStore, Scopes, TokenCache, TokenSource};
+use b2c_token::{store::RedisStore, Scopes, TokenCache, TokenSource};
 use criterion::{criterion_group, criterion_main, Criterion};
 use redis_server::RedisServer;
 

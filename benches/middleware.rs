@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Scopes, TokenCache};
+use b2c_token::{outgoing::BearerAuth, Scopes, TokenCache};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::Full;
 use hyper::body::Bytes;

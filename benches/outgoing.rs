@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerInterceptor, BearerLayer, BoxError, Scopes, TokenCache};
+use b2c_token::{outgoing::BearerInterceptor, outgoing::BearerLayer, outgoing::BoxError, Scopes, TokenCache};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body_util::{BodyExt as _, Full};

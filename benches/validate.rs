@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_lc_rs::rsa::PublicKeyComponents;
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{ValidateLayer, Validator};
+use b2c_token::{validate::ValidateLayer, Validator};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -17,7 +17,9 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Claims, GrantKind, Scopes, TokenCache, ValidateLayer, Validator};
+use b2c_token::{
+    client::GrantKind, outgoing::BearerAuth, validate::Claims, validate::ValidateLayer, Scopes, TokenCache, Validator,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, GrantKind, Scopes, TokenCache};
+use b2c_token::{client::GrantKind, outgoing::BearerAuth, Scopes, TokenCache};
 use http_body_util::Full;
 use hyper::body::Bytes;
 

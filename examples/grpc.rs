@@ -7,7 +7,7 @@
 use std::error::Error;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerInterceptor, Scopes, TokenCache};
+use b2c_token::{outgoing::BearerInterceptor, Scopes, TokenCache};
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Status};
 use tonic_health::pb::health_client::HealthClient;

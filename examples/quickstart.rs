@@ -34,7 +34,7 @@ use std::env;
 use std::error::Error as StdError;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Authority, AuthorityKind, Client, ClientCertificate, Password, Scopes, Token};
+use b2c_token::{authority::AuthorityKind, credential::ClientCertificate, Authority, Client, Password, Scopes, Token};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 

@@ -4,8 +4,8 @@
 //! The variables are listed where docs.rs shows them: [`ClientBuilder::from_env`].
 
 use crate::authority::{Authority, AuthorityKind};
-use crate::client::credential::{ClientCertificate, FederatedTokenFile};
 use crate::client::{Client, ClientBuilder};
+use crate::credential::{ClientCertificate, FederatedTokenFile};
 use crate::error::{Error, Result};
 
 impl Authority {
@@ -121,8 +121,8 @@ impl ClientBuilder {
     /// | `AZURE_CLIENT_ID` | application (client) ID |
     /// | `AZURE_CLIENT_SECRET` | client secret |
     /// | `AZURE_AUTHORITY_HOST` | Entra's sign-in host, e.g. `https://login.microsoftonline.us/` |
-    /// | `AZURE_FEDERATED_TOKEN_FILE` | workload identity: a client assertion file ([`crate::FederatedTokenFile`]) |
-    /// | `AZURE_CLIENT_CERTIFICATE_PATH` | a PEM file with the certificate and its RSA key ([`crate::ClientCertificate`]) |
+    /// | `AZURE_FEDERATED_TOKEN_FILE` | workload identity: a client assertion file ([`crate::credential::FederatedTokenFile`]) |
+    /// | `AZURE_CLIENT_CERTIFICATE_PATH` | a PEM file with the certificate and its RSA key ([`crate::credential::ClientCertificate`]) |
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or wrong.

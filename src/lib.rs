@@ -11,21 +11,21 @@
 //! * [`Client`] sends the grants: [`Client::acquire_token_by_password`] (ROPC),
 //!   [`Client::acquire_token_by_client_credentials`] and
 //!   [`Client::acquire_token_by_refresh_token`], each as one form-encoded POST; a confidential
-//!   client proves itself with a secret, a [`ClientCertificate`] or any [`ClientAssertion`]
-//!   (workload identity: [`FederatedTokenFile`]), as each service allows.
+//!   client proves itself with a secret, a [`ClientCertificate`](crate::credential::ClientCertificate) or any [`ClientAssertion`](crate::credential::ClientAssertion)
+//!   (workload identity: [`FederatedTokenFile`](crate::credential::FederatedTokenFile)), as each service allows.
 //! * [`Token`] reads B2C's quirky responses (`expires_in` as a number *or* a string, no
 //!   access token for `openid`-only requests) into absolute expiry times.
-//! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`]
-//!   (`AADB2C90225`, ...) or [`AadstsCode`], the correlation ID and a one-line fix.
+//! * [`Error`] says what to do: [`Error::Rejected`] carries the parsed [`B2cCode`](crate::error::B2cCode)
+//!   (`AADB2C90225`, ...) or [`AadstsCode`](crate::error::AadstsCode), the correlation ID and a one-line fix.
 //! * [`TokenCache`] keeps tokens fresh: [`TokenSource::token`] costs ~30 ns on a hit, refreshes
 //!   early in the background, and sends one request per key however many callers wait.
-//! * [`BearerAuth`] (feature `reqwest-middleware`) attaches the cached token to outgoing
+//! * [`BearerAuth`](crate::outgoing::BearerAuth) (feature `reqwest-middleware`) attaches the cached token to outgoing
 //!   reqwest calls and refreshes once on a 401.
-//! * Failed requests are retried within a budget ([`RetryPolicy`]), `Retry-After` honoured, and
+//! * Failed requests are retried within a budget ([`RetryPolicy`](crate::client::RetryPolicy)), `Retry-After` honoured, and
 //!   rejected ROPC passwords are never resent for a while (B2C locks accounts).
-//! * [`ClientBuilder::from_env`] reads the same `B2C_*` variables as the command line tool.
+//! * [`ClientBuilder::from_env`](crate::client::ClientBuilder::from_env) reads the same `B2C_*` variables as the command line tool.
 //!
-//! Secrets ([`Password`], [`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`IdToken`])
+//! Secrets ([`Password`], [`ClientSecret`], [`AccessToken`](crate::secret::AccessToken), [`RefreshToken`](crate::secret::RefreshToken), [`IdToken`](crate::secret::IdToken))
 //! are zeroized on drop and never appear in `Debug`, `Display`, errors or logs.
 //!
 //! # Example
@@ -45,20 +45,39 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Where things are
+//!
+//! The root holds what nearly every user names: [`Authority`], [`Client`], [`Scopes`],
+//! [`Token`], [`TokenCache`] and [`TokenSource`], [`Password`] and [`ClientSecret`],
+//! [`Error`] and [`Result`], and (feature `validate`) [`Validator`]. The rest lives in the
+//! module of its concept:
+//!
+//! | module | what is in it |
+//! |---|---|
+//! | [`authority`] | the builders and kinds behind [`Authority`]: B2C URL forms, clouds, Entra |
+//! | [`client`] | [`ClientBuilder`](client::ClientBuilder) (and its environment variables), grants, retries |
+//! | [`credential`] | how a confidential client proves itself beyond a secret: certificates, federated tokens, your own assertions |
+//! | [`cache`] | the cache's builder, futures and counters |
+//! | [`store`] | stores shared by replicas: memory, files, Redis, and the contract for your own |
+//! | [`outgoing`] | bearer tokens on outgoing calls: reqwest-middleware, tower, tonic, azure_core |
+//! | [`validate`] | the API side: the validator's builder, the layer, claims, why a token was refused |
+//! | [`error`] | what an [`Error`] carries: rejections, B2C and AADSTS codes, unexpected responses |
+//! | [`secret`] | the secret-holding types: tokens, passwords, client secrets |
+//!
 //! # Features
 //!
-//! * `reqwest-middleware`: [`BearerAuth`], a `reqwest_middleware::Middleware`.
-//! * `redis`: [`RedisStore`], a [`TokenStore`] that lets a fleet of replicas share one token
+//! * `reqwest-middleware`: [`BearerAuth`](crate::outgoing::BearerAuth), a `reqwest_middleware::Middleware`.
+//! * `redis`: [`RedisStore`](crate::store::RedisStore), a [`TokenStore`](crate::store::TokenStore) that lets a fleet of replicas share one token
 //!   per lifetime (encrypted at rest, cross-replica single flight, invalidation by pub/sub).
-//! * `tower`: [`BearerLayer`], a `tower::Layer` adding bearer tokens to `http::Request`s
+//! * `tower`: [`BearerLayer`](crate::outgoing::BearerLayer), a `tower::Layer` adding bearer tokens to `http::Request`s
 //!   (hyper and other tower clients).
-//! * `tonic`: [`BearerInterceptor`], the cached token on every gRPC call, without an await.
+//! * `tonic`: [`BearerInterceptor`](crate::outgoing::BearerInterceptor), the cached token on every gRPC call, without an await.
 //! * `azure-core`: a [`TokenSource`] as an `azure_core` `TokenCredential`, and any
-//!   `TokenCredential` as a [`TokenProvider`] ([`CredentialProvider`]).
+//!   `TokenCredential` as a [`TokenProvider`](crate::outgoing::TokenProvider) ([`CredentialProvider`](crate::outgoing::CredentialProvider)).
 //! * `validate`: the API side. [`Validator`] checks B2C access tokens (per-policy keys,
-//!   RS256, issuer, audience, expiry, policy, scopes); [`ValidateLayer`] puts it in front of
+//!   RS256, issuer, audience, expiry, policy, scopes); [`ValidateLayer`](crate::validate::ValidateLayer) puts it in front of
 //!   tower services (axum, tonic, hyper) and answers as RFC 6750 says.
-//! * `axum`: [`Claims`] as an axum extractor.
+//! * `axum`: [`Claims`](crate::validate::Claims) as an axum extractor.
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -67,25 +86,27 @@
 #![warn(unreachable_pub, clippy::unwrap_used)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod authority;
-mod cache;
-mod client;
+pub mod authority;
+pub mod cache;
+pub mod client;
 mod clock;
+pub mod credential;
 mod env;
-mod error;
-mod integrations;
+pub mod error;
 mod jitter;
 mod json;
 mod jws;
 mod net;
+pub mod outgoing;
 mod scope;
-mod secret;
+pub mod secret;
+pub mod store;
 mod sync;
 mod token;
 mod untrusted_file;
 #[cfg(feature = "validate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
-mod validate;
+pub mod validate;
 
 /// Entry points for the fuzz targets in fuzz/ (cargo-fuzz builds with `--cfg fuzzing`);
 /// compiled into the crate's own tests for the CI-sized smoke run. Not part of the API.
@@ -97,46 +118,22 @@ pub mod fuzzing;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-tenant")))]
 pub mod test_tenant;
 
-pub use authority::{Authority, AuthorityBuilder, AuthorityKind, Cloud, EntraAuthorityBuilder, Policy, PolicyForm};
-pub use cache::{
-    CacheKey, CacheStats, FileEntry, FileStore, InvalidationHub, MemoryStore, StoreError, StoreFuture,
-    StoreInvalidations, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenCacheBuilder,
-    TokenFuture, TokenSource, TokenStore,
-};
-#[cfg(feature = "redis")]
-pub use cache::{RedisStore, RedisStoreBuilder};
-pub use client::credential::{
-    AssertionFuture, AssertionRequest, ClientAssertion, ClientCertificate, CredentialIdentity, FederatedTokenFile,
-    IdentityFuture,
-};
-pub use client::grant::GrantKind;
-pub use client::retry::RetryPolicy;
-pub use client::{Client, ClientAuthentication, ClientBuilder};
-pub use error::aadsts::AadstsCode;
-pub use error::b2c_code::{B2cCode, RetryAdvice};
-#[cfg(feature = "validate")]
-pub use error::InvalidToken;
-pub use error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
-pub use integrations::allow_list::TokenScopes;
-#[cfg(feature = "azure-core")]
-pub use integrations::azure_core::CredentialProvider;
-pub use integrations::provider::{TokenProvider, TokenProviderFuture};
-#[cfg(feature = "reqwest-middleware")]
-pub use integrations::reqwest_middleware::BearerAuth;
-#[cfg(feature = "tonic")]
-pub use integrations::tonic::BearerInterceptor;
-#[cfg(feature = "tower")]
-pub use integrations::tower::{Bearer, BearerLayer, BoxError, ReplayBody};
+// The handful every user names; the rest lives in the module of its concept.
+pub use authority::Authority;
+pub use cache::{TokenCache, TokenSource};
+pub use client::Client;
+pub use error::{Error, Result};
 pub use scope::Scopes;
-pub use secret::{AccessToken, ClientSecret, IdToken, Password, RefreshToken};
+pub use secret::{ClientSecret, Password};
 pub use token::Token;
 #[cfg(feature = "validate")]
-pub use validate::{Claims, Validate, ValidateLayer, Validator, ValidatorBuilder, DEFAULT_MAX_TOKEN_BYTES};
+pub use validate::Validator;
 
 #[cfg(test)]
 mod auto_traits {
     //! Compile-time checks: handles cross threads, and clones of them are cheap `Arc` bumps.
     use super::*;
+    use crate::secret::{AccessToken, RefreshToken};
 
     fn send_sync<T: Send + Sync>() {}
     fn cheap_clone<T: Clone>() {}

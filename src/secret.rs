@@ -78,7 +78,7 @@ secret_type! {
     /// An access token: the bearer credential sent to protected APIs.
     ///
     /// ```
-    /// let token = b2c_token::AccessToken::new("eyJ0eXAi...");
+    /// let token = b2c_token::secret::AccessToken::new("eyJ0eXAi...");
     /// assert_eq!(format!("{token:?}"), "AccessToken([REDACTED])");
     /// ```
     AccessToken
@@ -88,7 +88,7 @@ secret_type! {
     /// An OpenID Connect ID token (a JWT describing the signed-in user).
     ///
     /// ```
-    /// let token = b2c_token::IdToken::new("eyJ0eXAi...");
+    /// let token = b2c_token::secret::IdToken::new("eyJ0eXAi...");
     /// assert_eq!(format!("{token:?}"), "IdToken([REDACTED])");
     /// ```
     IdToken
@@ -99,7 +99,7 @@ secret_type! {
     /// Never parse it; always keep the newest one.
     ///
     /// ```
-    /// let token = b2c_token::RefreshToken::new("eyJraWQi...");
+    /// let token = b2c_token::secret::RefreshToken::new("eyJraWQi...");
     /// assert_eq!(format!("{token:?}"), "RefreshToken([REDACTED])");
     /// ```
     RefreshToken
@@ -110,7 +110,7 @@ impl AccessToken {
     /// the first 6 characters, which for a JWT is only the start of the public header.
     ///
     /// ```
-    /// let token = b2c_token::AccessToken::new("eyJ0eXAiOiJKV1Qi");
+    /// let token = b2c_token::secret::AccessToken::new("eyJ0eXAiOiJKV1Qi");
     /// assert_eq!(token.redacted_prefix(), "eyJ0eX…");
     /// ```
     #[must_use]
@@ -124,8 +124,8 @@ impl AccessToken {
     /// identifies, it does not reveal.
     ///
     /// ```
-    /// let a = b2c_token::AccessToken::new("eyJ0eXAi.one.sig");
-    /// let b = b2c_token::AccessToken::new("eyJ0eXAi.two.sig");
+    /// let a = b2c_token::secret::AccessToken::new("eyJ0eXAi.one.sig");
+    /// let b = b2c_token::secret::AccessToken::new("eyJ0eXAi.two.sig");
     /// assert_ne!(a.fingerprint(), b.fingerprint());
     /// assert_eq!(a.fingerprint().len(), 8);
     /// ```

@@ -57,7 +57,7 @@ impl Cloud {
 /// `B2C_CLOUD` and the command's `--cloud`.
 ///
 /// ```
-/// use b2c_token::Cloud;
+/// use b2c_token::authority::Cloud;
 /// assert_eq!("China".parse::<Cloud>()?, Cloud::China);
 /// assert!("mars".parse::<Cloud>().is_err());
 /// # Ok::<(), b2c_token::Error>(())
@@ -104,7 +104,7 @@ pub enum PolicyForm {
 /// `path`, `query` or `tfp`, case-insensitively: the one parser behind `B2C_POLICY_FORM`.
 ///
 /// ```
-/// use b2c_token::PolicyForm;
+/// use b2c_token::authority::PolicyForm;
 /// assert_eq!("tfp".parse::<PolicyForm>()?, PolicyForm::Tfp);
 /// # Ok::<(), b2c_token::Error>(())
 /// ```
@@ -129,7 +129,7 @@ impl std::str::FromStr for PolicyForm {
 /// lower-cases policy names in places (b2c-protocol §1.3).
 ///
 /// ```
-/// use b2c_token::Policy;
+/// use b2c_token::authority::Policy;
 /// let a = Policy::new("B2C_1_ROPC")?;
 /// let b = Policy::new("b2c_1_ropc")?;
 /// assert_eq!(a, b);
@@ -194,7 +194,7 @@ impl fmt::Display for Policy {
 /// Builds a B2C [`Authority`] in any of the URL forms B2C serves. See [`Authority::builder`].
 ///
 /// ```
-/// use b2c_token::{Authority, Cloud, PolicyForm};
+/// use b2c_token::{Authority, authority::Cloud, authority::PolicyForm};
 ///
 /// let tfp_by_guid = Authority::builder("contoso", "B2C_1_ropc")
 ///     .tenant_id("00000000-0000-0000-0000-000000000001")

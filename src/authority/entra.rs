@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// [`Authority::external_id_builder`] or [`Authority::entra_builder`].
 ///
 /// ```
-/// use b2c_token::{Authority, Cloud};
+/// use b2c_token::{Authority, authority::Cloud};
 ///
 /// let ciam = Authority::external_id("contoso")?;
 /// assert_eq!(

@@ -1,6 +1,8 @@
 //! Where tokens come from: [`Authority`], the token endpoint (and for B2C the policy and the
-//! OpenID metadata URL). `b2c.rs` builds it from tenant + policy in every form B2C serves
-//! (b2c-protocol §1); any OAuth2 token URL can be given outright.
+//! OpenID metadata URL). [`AuthorityBuilder`] builds it from tenant + policy in every form B2C
+//! serves, [`EntraAuthorityBuilder`] for Entra ID and External ID; any OAuth2 token URL can be
+//! given outright ([`Authority::from_token_url`]) or found by OpenID discovery
+//! ([`Authority::discover`]).
 //!
 //! Inputs are validated before they enter a URL, and URLs are assembled from path segments
 //! so that nothing the caller passes can change the URL's shape.
@@ -24,7 +26,7 @@ use crate::error::{Error, Result};
 /// any OAuth2 token URL with [`Authority::from_token_url`].
 ///
 /// ```
-/// use b2c_token::{Authority, PolicyForm};
+/// use b2c_token::{Authority, authority::PolicyForm};
 ///
 /// let authority = Authority::b2c("contoso", "B2C_1_ropc")?;
 /// assert_eq!(
@@ -128,7 +130,7 @@ impl Authority {
     /// Which identity service this is, from how it was built (or, for a bare URL, its host).
     ///
     /// ```
-    /// use b2c_token::{Authority, AuthorityKind};
+    /// use b2c_token::{Authority, authority::AuthorityKind};
     /// assert_eq!(Authority::b2c("contoso", "B2C_1_ropc")?.kind(), AuthorityKind::B2c);
     /// assert_eq!(Authority::external_id("contoso")?.kind(), AuthorityKind::ExternalId);
     /// assert_eq!(
@@ -220,7 +222,7 @@ impl Authority {
 /// parser behind `B2C_AUTHORITY` and the command's `--authority`.
 ///
 /// ```
-/// use b2c_token::AuthorityKind;
+/// use b2c_token::authority::AuthorityKind;
 /// assert_eq!("External-ID".parse::<AuthorityKind>()?, AuthorityKind::ExternalId);
 /// assert!("okta".parse::<AuthorityKind>().is_err());
 /// # Ok::<(), b2c_token::Error>(())

@@ -8,7 +8,7 @@
 //! | client credentials, secret | the client secret |
 //! | any grant, certificate | in-process: the client that holds it; in a store: the private key (its digest) |
 //! | any grant, federated token file | in-process: the client that holds it; in a store: the file's `iss`, `sub`, `aud`, read when asked |
-//! | any grant, other [`crate::ClientAssertion`] | in-process: the client that holds it; in a store: its [`crate::ClientAssertion::identity`] |
+//! | any grant, other [`crate::credential::ClientAssertion`] | in-process: the client that holds it; in a store: its [`crate::credential::ClientAssertion::identity`] |
 //!
 //! The endpoint and the client ID are the entry's key (`CacheKey`), the username too: the
 //! identity says who may be served the entry's token.
@@ -49,8 +49,8 @@ enum Assertion<'a> {
     /// Within one process: the client holding the credential object (a random id per built
     /// client), so no other client's token is ever served to it.
     ThisClient,
-    /// Across processes: what the credential proves now ([`crate::ClientAssertion::identity`]).
-    Proven(&'a crate::CredentialIdentity),
+    /// Across processes: what the credential proves now ([`crate::credential::ClientAssertion::identity`]).
+    Proven(&'a crate::credential::CredentialIdentity),
 }
 
 impl Credential {
@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
     use crate::authority::Authority;
-    use crate::client::credential::{ClientCertificate, FederatedTokenFile};
+    use crate::credential::{ClientCertificate, FederatedTokenFile};
 
     fn namespace() -> StoreNamespace {
         StoreNamespace::from_secret(b"a fleet's shared secret, 32 bytes")
@@ -280,11 +280,14 @@ mod tests {
     #[derive(Debug)]
     struct Custom(&'static [u8]);
 
-    impl crate::ClientAssertion for Custom {
-        fn identity(&self) -> crate::IdentityFuture<'_> {
-            Box::pin(async move { Ok(crate::CredentialIdentity::from_secret(self.0)) })
+    impl crate::credential::ClientAssertion for Custom {
+        fn identity(&self) -> crate::credential::IdentityFuture<'_> {
+            Box::pin(async move { Ok(crate::credential::CredentialIdentity::from_secret(self.0)) })
         }
-        fn assertion<'a>(&'a self, _: crate::AssertionRequest<'a>) -> crate::AssertionFuture<'a> {
+        fn assertion<'a>(
+            &'a self,
+            _: crate::credential::AssertionRequest<'a>,
+        ) -> crate::credential::AssertionFuture<'a> {
             Box::pin(async { Ok("a.b.c".into()) })
         }
     }

@@ -50,7 +50,7 @@ fn read_token(path: &Path) -> Option<StoredToken> {
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), b2c_token::Error> {
-/// let store = b2c_token::FileStore::open(b2c_token::FileStore::default_dir()?)?;
+/// let store = b2c_token::store::FileStore::open(b2c_token::store::FileStore::default_dir()?)?;
 /// let cache = b2c_token::TokenCache::builder().store(std::sync::Arc::new(store)).build();
 /// # let _ = cache; Ok(()) }
 /// ```

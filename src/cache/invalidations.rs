@@ -7,11 +7,11 @@ use tokio::sync::broadcast;
 
 use super::store::StoreKey;
 
-/// Where a [`crate::TokenStore`] announces the keys other processes invalidated, to every
+/// Where a [`crate::store::TokenStore`] announces the keys other processes invalidated, to every
 /// cache of this process that uses the store. Cheap to clone.
 ///
 /// ```
-/// use b2c_token::{InvalidationHub, StoreKey};
+/// use b2c_token::{store::InvalidationHub, store::StoreKey};
 ///
 /// let hub = InvalidationHub::new();
 /// let mut listener = hub.subscribe();
@@ -48,7 +48,7 @@ impl InvalidationHub {
     }
 
     /// A listener for what is published from now on: what
-    /// [`crate::TokenStore::invalidations`] returns.
+    /// [`crate::store::TokenStore::invalidations`] returns.
     #[must_use]
     pub fn subscribe(&self) -> StoreInvalidations {
         StoreInvalidations {

@@ -3,7 +3,7 @@
 //!
 //! Each key (authority, client, grant, user, scope set) has one entry. A [`TokenSource`]
 //! points straight at its entry, so a hit is: one `ArcSwap` load, a fingerprint compare, two
-//! coarse clock reads for expiry (`clock.rs`), one `Arc` clone. No map lookup, no lock.
+//! coarse clock reads for expiry, one `Arc` clone. No map lookup, no lock.
 //!
 //! One timer task per cache holds a heap of deadlines (a few dozen bytes per entry, not a
 //! task each): when an entry's refresh window opens (5 min before expiry by default, at most
@@ -13,21 +13,21 @@
 
 mod credential;
 mod failure_memory;
-mod file_store;
+pub(crate) mod file_store;
 mod fleet;
-mod invalidations;
+pub(crate) mod invalidations;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-mod redis_store;
+pub(crate) mod redis_store;
 mod refresh;
 mod rejections;
 mod schedule;
 mod shared;
 mod source;
 mod stats;
-mod store;
-mod store_error;
-mod stored_token;
+pub(crate) mod store;
+pub(crate) mod store_error;
+pub(crate) mod stored_token;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -36,19 +36,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use self::credential::{Credential, SourceGrant};
-pub use self::file_store::{FileEntry, FileStore};
-pub use self::invalidations::{InvalidationHub, StoreInvalidations};
-#[cfg(feature = "redis")]
-pub use self::redis_store::{RedisStore, RedisStoreBuilder};
+pub(crate) use self::invalidations::StoreInvalidations;
 use self::refresh::Entry;
 use self::schedule::Schedule;
 use self::shared::Shared;
 pub use self::source::{TokenFuture, TokenSource};
 pub use self::stats::CacheStats;
-pub use self::store::{
-    CacheKey, MemoryStore, StoreError, StoreFuture, StoreKey, StoreLock, StoreNamespace, StoreResult, StoredToken,
-    TokenStore,
-};
+pub(crate) use self::store::{CacheKey, StoreKey, StoreNamespace, TokenStore};
 use crate::client::grant::GrantKind;
 use crate::client::Client;
 use crate::scope::Scopes;
@@ -376,7 +370,7 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Shares tokens through a [`TokenStore`] (e.g. [`MemoryStore`], or `RedisStore` with
+    /// Shares tokens through a [`TokenStore`] (e.g. [`MemoryStore`](crate::store::MemoryStore), or `RedisStore` with
     /// the `redis` feature): see the trait for what the cache does with it.
     pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = Some(store);

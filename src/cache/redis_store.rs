@@ -67,7 +67,7 @@ return 0
 /// use std::sync::Arc;
 /// // 32 random bytes, from your secret store (e.g. Azure Key Vault), the same on every replica.
 /// let key: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
-/// let store = b2c_token::RedisStore::builder("rediss://contoso.redis.cache.windows.net:6380", key)
+/// let store = b2c_token::store::RedisStore::builder("rediss://contoso.redis.cache.windows.net:6380", key)
 ///     .key_prefix("orders-api:")
 ///     .build()
 ///     .await?;

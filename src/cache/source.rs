@@ -114,7 +114,7 @@ impl TokenSource {
     ///
     /// If another caller already replaced the token, nothing is dropped (the newer token is
     /// kept) and the answer is `true`. If a rejection already forced a refresh within the
-    /// cache's rejection cooldown ([`crate::TokenCacheBuilder::rejection_cooldown`], 30 s by
+    /// cache's rejection cooldown ([`crate::cache::TokenCacheBuilder::rejection_cooldown`], 30 s by
     /// default), the fresh token is kept and the answer is `false`: the API refuses it for
     /// some other reason, and refreshing again would only drain the token endpoint.
     pub fn invalidate_if_current(&self, rejected: &Token) -> bool {

@@ -156,7 +156,7 @@ pub struct StoreLock(pub u64);
 /// use std::collections::HashMap;
 /// use std::sync::{Arc, Mutex};
 ///
-/// use b2c_token::{StoreFuture, StoreKey, StoreNamespace, StoreResult, StoredToken, TokenCache, TokenStore};
+/// use b2c_token::{store::StoreFuture, store::StoreKey, store::StoreNamespace, store::StoreResult, store::StoredToken, TokenCache, store::TokenStore};
 ///
 /// /// Tokens in a map (a database table in real life), shared by every cache given it.
 /// struct MapStore {
@@ -222,7 +222,7 @@ pub trait TokenStore: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
     /// Invalidations published by other processes, if the store carries them: a listener on
-    /// the store's [`InvalidationHub`](super::InvalidationHub).
+    /// the store's [`InvalidationHub`](crate::store::InvalidationHub).
     fn invalidations(&self) -> Option<super::StoreInvalidations> {
         None
     }

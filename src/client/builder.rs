@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::credential::{ClientAssertion, ClientCertificate};
 use super::grant::ClientAuthentication;
 use super::lockout::RejectedCredentials;
 use super::retry::RetryPolicy;
 use super::transport::Transport;
 use super::{Client, ClientInner};
 use crate::authority::{Authority, AuthorityKind};
+use crate::credential::{ClientAssertion, ClientCertificate};
 use crate::error::{Error, Result};
 use crate::net::{http_client, secure, HttpChoice, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::secret::ClientSecret;
@@ -74,7 +74,7 @@ impl ClientBuilder {
         self.client_assertion(certificate)
     }
 
-    /// Any source of client assertions: a [`crate::FederatedTokenFile`] (workload identity),
+    /// Any source of client assertions: a [`crate::credential::FederatedTokenFile`] (workload identity),
     /// or your own [`ClientAssertion`]. Asked once per token request attempt.
     pub fn client_assertion(mut self, assertion: impl ClientAssertion + 'static) -> Self {
         self.assertion = Some(Arc::new(assertion));

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use url::{form_urlencoded, Url};
 
-use super::credential::ClientAssertion;
 use super::transport::FormRequest;
+use crate::credential::ClientAssertion;
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
 use crate::secret::{ClientSecret, Password, RefreshToken};

@@ -4,20 +4,20 @@ use std::fmt;
 use std::sync::Arc;
 
 mod builder;
-pub(crate) mod credential;
 pub(crate) mod grant;
 mod lockout;
 pub(crate) mod retry;
 pub(crate) mod transport;
 
 pub use self::builder::ClientBuilder;
-use self::credential::ClientAssertion;
-pub use self::grant::ClientAuthentication;
-use self::grant::{ClientSecretUse, FormSettings, Grant, GrantKind, SentCredential};
+pub use self::grant::{ClientAuthentication, GrantKind};
+use self::grant::{ClientSecretUse, FormSettings, Grant, SentCredential};
 use self::lockout::{Flight, RejectedCredentials, MAX_PASSWORD_ATTEMPTS};
-use self::retry::{send_with_retries, RetryPolicy};
+use self::retry::send_with_retries;
+pub use self::retry::RetryPolicy;
 use self::transport::Transport;
 use crate::authority::{Authority, AuthorityKind};
+use crate::credential::ClientAssertion;
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
 use crate::secret::{ClientSecret, Password, RefreshToken};
@@ -136,7 +136,7 @@ impl Client {
     /// such as Entra ID require it for confidential clients).
     ///
     /// # Errors
-    /// [`Error::Rejected`] with [`crate::B2cCode::InvalidCredentials`] for a wrong username or
+    /// [`Error::Rejected`] with [`crate::error::B2cCode::InvalidCredentials`] for a wrong username or
     /// password (do not retry it: B2C locks accounts), other [`Error`]s as documented there.
     pub async fn acquire_token_by_password(
         &self,
@@ -169,7 +169,7 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Config`] without a secret or scopes; [`Error::Rejected`] with
-    /// [`crate::B2cCode::ClientSecretMismatch`] for a wrong secret, and so on.
+    /// [`crate::error::B2cCode::ClientSecretMismatch`] for a wrong secret, and so on.
     pub async fn acquire_token_by_client_credentials(&self, scopes: &Scopes) -> Result<Token> {
         self.request(Grant::ClientCredentials, scopes).await
     }

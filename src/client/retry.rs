@@ -22,12 +22,12 @@ use crate::token::Token;
 ///
 /// ```
 /// use std::time::Duration;
-/// let policy = b2c_token::RetryPolicy::default()
+/// let policy = b2c_token::client::RetryPolicy::default()
 ///     .max_retries(5)
 ///     .backoff(Duration::from_millis(200), Duration::from_secs(10))
 ///     .budget(Duration::from_secs(20));
 /// # let _ = policy;
-/// let never = b2c_token::RetryPolicy::none();
+/// let never = b2c_token::client::RetryPolicy::none();
 /// # let _ = never;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
-use super::credential::{AssertionRequest, ClientAssertion, JWT_BEARER};
+use crate::credential::{AssertionRequest, ClientAssertion, JWT_BEARER};
 use crate::error::server_text::Scrubber;
 use crate::error::{Error, Rejection, Result, UnexpectedKind, UnexpectedResponse};
 use crate::net::{post_form, transport_error, BodyError, Reply};

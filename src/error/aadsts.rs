@@ -12,7 +12,7 @@ use super::b2c_code::RetryAdvice;
 /// writes it; [`AadstsCode::hint`] says what to do for the common ones.
 ///
 /// ```
-/// use b2c_token::AadstsCode;
+/// use b2c_token::error::AadstsCode;
 /// let code = AadstsCode::parse("AADSTS7000222: The provided client secret keys are expired.").unwrap();
 /// assert_eq!(code.number(), 7000222);
 /// assert_eq!(code.to_string(), "AADSTS7000222");

@@ -29,7 +29,7 @@ macro_rules! b2c_codes {
         /// `Display` prints the code as B2C writes it, e.g. `AADB2C90225`.
         ///
         /// ```
-        /// use b2c_token::B2cCode;
+        /// use b2c_token::error::B2cCode;
         /// let code = B2cCode::from_number(90225);
         /// assert_eq!(code, B2cCode::InvalidCredentials);
         /// assert_eq!(code.to_string(), "AADB2C90225");
@@ -174,7 +174,7 @@ impl B2cCode {
     /// Finds `AADB2Cnnnnn:` at the start of an `error_description` (after any whitespace).
     ///
     /// ```
-    /// use b2c_token::B2cCode;
+    /// use b2c_token::error::B2cCode;
     /// assert_eq!(B2cCode::parse("AADB2C90080: The provided grant has expired."), Some(B2cCode::GrantExpired));
     /// assert_eq!(B2cCode::parse("something else"), None);
     /// ```

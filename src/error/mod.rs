@@ -9,14 +9,15 @@ use std::time::Duration;
 pub(crate) mod aadsts;
 pub(crate) mod b2c_code;
 #[cfg(feature = "validate")]
-mod invalid_token;
+pub(crate) mod invalid_token;
 mod rejection;
 pub(crate) mod server_text;
 pub(crate) mod unexpected;
 
-use self::b2c_code::{B2cCode, RetryAdvice};
+pub use self::aadsts::AadstsCode;
+pub use self::b2c_code::{B2cCode, RetryAdvice};
 #[cfg(feature = "validate")]
-pub use self::invalid_token::InvalidToken;
+use self::invalid_token::InvalidToken;
 pub use self::rejection::Rejection;
 pub use self::unexpected::{UnexpectedKind, UnexpectedResponse};
 

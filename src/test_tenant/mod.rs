@@ -13,7 +13,7 @@
 //!     .acquire_token_by_password(defaults::USERNAME, &Password::new(defaults::PASSWORD), &Scopes::empty())
 //!     .await?;
 //! assert!(token.access_token().is_some());
-//! assert_eq!(tenant.token_requests(b2c_token::GrantKind::Password), 1);
+//! assert_eq!(tenant.token_requests(b2c_token::client::GrantKind::Password), 1);
 //! # Ok(()) }
 //! ```
 //!

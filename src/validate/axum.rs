@@ -15,7 +15,7 @@ use super::Claims;
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use b2c_token::{Claims, ValidateLayer, Validator};
+/// use b2c_token::{validate::Claims, validate::ValidateLayer, Validator};
 ///
 /// async fn me(claims: Claims) -> String {
 ///     claims.name().unwrap_or("anonymous").to_owned()

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::error::InvalidToken;
+use super::InvalidToken;
 
 /// A JWS header is a few dozen bytes; more is not a B2C token.
 const MAX_HEADER_BYTES: usize = 1024;

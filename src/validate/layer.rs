@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 
+use super::InvalidToken;
 use super::{Claims, Validator};
-use crate::error::{Error, InvalidToken};
+use crate::error::Error;
 
 /// Puts a [`Validator`] in front of a service: a request with a valid bearer token goes on
 /// with its [`Claims`] in the request's extensions; any other gets an empty answer:
@@ -28,7 +29,7 @@ use crate::error::{Error, InvalidToken};
 ///
 /// ```
 /// use axum::{routing::get, Extension, Router};
-/// use b2c_token::{Claims, ValidateLayer, Validator};
+/// use b2c_token::{validate::Claims, validate::ValidateLayer, Validator};
 ///
 /// fn app(validator: Validator) -> Router {
 ///     Router::new()

@@ -27,7 +27,8 @@ pub use self::layer::{Validate, ValidateLayer};
 use self::seen::Seen;
 use crate::authority::Authority;
 use crate::clock::wall_ms;
-use crate::error::{Error, InvalidToken, Result};
+pub use crate::error::invalid_token::InvalidToken;
+use crate::error::{Error, Result};
 
 /// Tokens longer than this are refused before any decoding (B2C's are 1–2 KiB).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;

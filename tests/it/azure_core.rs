@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::time::OffsetDateTime;
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{CredentialProvider, Scopes, TokenCache, TokenProvider};
+use b2c_token::{outgoing::CredentialProvider, outgoing::TokenProvider, Scopes, TokenCache};
 
 #[tokio::test]
 async fn a_token_source_is_a_token_credential() {
@@ -81,7 +81,7 @@ async fn a_token_credential_is_a_token_provider() {
     assert_eq!(mock.calls.load(Ordering::SeqCst), 2);
 
     // And the tonic interceptor takes it like any provider.
-    let mut interceptor = b2c_token::BearerInterceptor::new(provider);
+    let mut interceptor = b2c_token::outgoing::BearerInterceptor::new(provider);
     let request = tonic::service::Interceptor::call(&mut interceptor, tonic::Request::new(())).unwrap();
     assert_eq!(
         request.metadata().get("authorization").unwrap().to_str().unwrap(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{
-    Authority, AuthorityKind, Client, ClientCertificate, Error, FederatedTokenFile, GrantKind, Password, RetryPolicy,
-    Scopes, Validator,
+    authority::AuthorityKind, client::GrantKind, client::RetryPolicy, credential::ClientCertificate,
+    credential::FederatedTokenFile, Authority, Client, Error, Password, Scopes, Validator,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -41,7 +41,7 @@ fn decode(part: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
 }
 
-fn rejection(error: Error) -> Box<b2c_token::Rejection> {
+fn rejection(error: Error) -> Box<b2c_token::error::Rejection> {
     match error {
         Error::Rejected(rejection) => rejection,
         other => panic!("expected a rejection, got {other:?}"),

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{Client, GrantKind, MemoryStore, Password, RetryPolicy, Scopes, TokenCache, TokenSource};
+use b2c_token::{
+    client::GrantKind, client::RetryPolicy, store::MemoryStore, Client, Password, Scopes, TokenCache, TokenSource,
+};
 
 /// Lets the runtime run (I/O included) until `done` holds, for at most 10 s of real time.
 async fn wait_until(mut done: impl FnMut() -> bool) {
@@ -257,7 +259,7 @@ async fn a_stale_password_does_not_use_the_refresh_token_or_loop() {
         &Scopes::empty(),
     );
     let err = stale.token().await.unwrap_err();
-    assert_eq!(err.b2c_code(), Some(b2c_token::B2cCode::InvalidCredentials));
+    assert_eq!(err.b2c_code(), Some(b2c_token::error::B2cCode::InvalidCredentials));
     // The entry's refresh token was earned by another password: never redeemed for this one.
     assert_eq!(tenant.token_requests(GrantKind::RefreshToken), 0);
     assert_eq!(tenant.token_requests(GrantKind::Password), 2);

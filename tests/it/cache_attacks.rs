@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{Error, GrantKind, Password, RetryPolicy, Scopes, TokenCache, TokenSource};
+use b2c_token::{client::GrantKind, client::RetryPolicy, Error, Password, Scopes, TokenCache, TokenSource};
 
 fn access(token: &b2c_token::Token) -> String {
     token.access_token().unwrap().expose_secret().to_owned()
@@ -109,7 +109,7 @@ async fn a_cached_token_goes_only_to_the_credentials_that_earned_it() {
     let error = attacker.token().await.unwrap_err();
     assert_eq!(
         error.b2c_code(),
-        Some(b2c_token::B2cCode::InvalidCredentials),
+        Some(b2c_token::error::B2cCode::InvalidCredentials),
         "{error}"
     );
     assert_eq!(

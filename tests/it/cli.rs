@@ -296,7 +296,7 @@ async fn flags_beat_variables_and_the_token_url_variable_beats_tenant_variables(
     let tenant = FakeTenant::start().await.unwrap();
     let query_url = tenant
         .authority_builder(defaults::ROPC_POLICY)
-        .policy_form(b2c_token::PolicyForm::Query)
+        .policy_form(b2c_token::authority::PolicyForm::Query)
         .build()
         .unwrap()
         .token_endpoint()
@@ -482,7 +482,7 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
 /// policy; Azure's `AZURE_TENANT_ID` names the tenant; ROPC on External ID is refused unsent.
 #[tokio::test]
 async fn the_authority_flag_reaches_external_id_and_entra() {
-    use b2c_token::AuthorityKind;
+    use b2c_token::authority::AuthorityKind;
     for (kind, name) in [
         (AuthorityKind::ExternalId, "external-id"),
         (AuthorityKind::Entra, "entra"),

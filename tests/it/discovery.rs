@@ -3,7 +3,7 @@
 //! the fake tenant's B2C metadata.
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Authority, AuthorityKind, PolicyForm};
+use b2c_token::{authority::AuthorityKind, authority::PolicyForm, Authority};
 
 #[tokio::test]
 async fn discovery_accepts_every_kind_of_the_fake_tenant() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{
-    B2cCode, Client, ClientBuilder, Error, GrantKind, Password, PolicyForm, RefreshToken, RetryPolicy, Scopes,
-    UnexpectedKind,
+    authority::PolicyForm, client::ClientBuilder, client::GrantKind, client::RetryPolicy, error::B2cCode,
+    error::UnexpectedKind, secret::RefreshToken, Client, Error, Password, Scopes,
 };
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -416,7 +416,7 @@ async fn basic_client_auth_fails_like_b2c() {
     let tenant = FakeTenant::start().await.unwrap();
     let client = no_retries(
         support::fake_daemon(&tenant, defaults::SIGNIN_POLICY)
-            .client_authentication(b2c_token::ClientAuthentication::Basic),
+            .client_authentication(b2c_token::client::ClientAuthentication::Basic),
     );
     let err = client
         .acquire_token_by_client_credentials(&Scopes::new([tenant.api_default_scope()]).unwrap())

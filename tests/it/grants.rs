@@ -1,7 +1,9 @@
 //! Every grant and every URL form, asserting the exact request on the wire.
 
 use crate::support::*;
-use b2c_token::{Authority, Client, ClientAuthentication, Password, PolicyForm, RefreshToken, Scopes};
+use b2c_token::{
+    authority::PolicyForm, client::ClientAuthentication, secret::RefreshToken, Authority, Client, Password, Scopes,
+};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use crate::support::hostile::{oauth_error, response, response_bytes, token, HostileServer, RawRequest, Reply};
 use crate::support::trace::Captured;
-use b2c_token::{Authority, Client, ClientAuthentication, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
+use b2c_token::{
+    client::ClientAuthentication, client::RetryPolicy, error::UnexpectedKind, Authority, Client, Error, Password,
+    Scopes,
+};
 use base64::Engine as _;
 
 /// An Entra-shaped client secret (with `~`, `.`, `_`, `-`) and a password with a space and `!`.
@@ -103,7 +106,7 @@ fn echo(request: &RawRequest) -> Reply {
     response(400, &[("content-type", content_type.as_str())], &body)
 }
 
-fn client(server: &HostileServer, path: &str) -> b2c_token::ClientBuilder {
+fn client(server: &HostileServer, path: &str) -> b2c_token::client::ClientBuilder {
     Client::builder(Authority::from_token_url(&server.url(path)).unwrap(), CLIENT_ID).retry_policy(RetryPolicy::none())
 }
 
@@ -477,7 +480,7 @@ async fn concurrent_identical_passwords_share_one_request() {
     }
     let mut rejected = 0;
     while let Some(result) = tasks.join_next().await {
-        if result.unwrap().unwrap_err().b2c_code() == Some(b2c_token::B2cCode::InvalidCredentials) {
+        if result.unwrap().unwrap_err().b2c_code() == Some(b2c_token::error::B2cCode::InvalidCredentials) {
             rejected += 1;
         }
     }
@@ -689,11 +692,18 @@ async fn echoed_client_assertions_never_leak() {
 
     #[derive(Debug)]
     struct Fixed;
-    impl b2c_token::ClientAssertion for Fixed {
-        fn identity(&self) -> b2c_token::IdentityFuture<'_> {
-            Box::pin(async { Ok(b2c_token::CredentialIdentity::from_secret(ASSERTION.as_bytes())) })
+    impl b2c_token::credential::ClientAssertion for Fixed {
+        fn identity(&self) -> b2c_token::credential::IdentityFuture<'_> {
+            Box::pin(async {
+                Ok(b2c_token::credential::CredentialIdentity::from_secret(
+                    ASSERTION.as_bytes(),
+                ))
+            })
         }
-        fn assertion<'a>(&'a self, _: b2c_token::AssertionRequest<'a>) -> b2c_token::AssertionFuture<'a> {
+        fn assertion<'a>(
+            &'a self,
+            _: b2c_token::credential::AssertionRequest<'a>,
+        ) -> b2c_token::credential::AssertionFuture<'a> {
             Box::pin(async { Ok(ASSERTION.into()) })
         }
     }

@@ -4,7 +4,7 @@
 //! many `Client`s a daemon builds. (Before: 6 spellings sent it 6 times, and a daemon that
 //! built a fresh client per attempt sent 20 of 20.)
 
-use b2c_token::{Authority, Client, Password, PolicyForm, RetryPolicy, Scopes};
+use b2c_token::{authority::PolicyForm, client::RetryPolicy, Authority, Client, Password, Scopes};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

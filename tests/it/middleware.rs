@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerAuth, Client, GrantKind, RetryPolicy, Scopes, TokenCache, TokenScopes};
+use b2c_token::{
+    client::GrantKind, client::RetryPolicy, outgoing::BearerAuth, outgoing::TokenScopes, Client, Scopes, TokenCache,
+};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -321,7 +323,7 @@ async fn an_api_that_keeps_answering_401_does_not_drain_the_token_endpoint() {
 /// the cached token first, one `rejected` call and one replay after a 401.
 #[tokio::test]
 async fn a_user_defined_provider_drives_bearer_auth() {
-    use b2c_token::{Token, TokenProvider, TokenProviderFuture};
+    use b2c_token::{outgoing::TokenProvider, outgoing::TokenProviderFuture, Token};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Mock {
@@ -520,9 +522,11 @@ async fn allow_host_refuses_what_is_not_a_host() {
             .allow_host(entry)
             .unwrap_err();
         assert!(error.to_string().contains("without a scheme, path or query"), "{error}");
-        assert!(b2c_token::BearerLayer::client_credentials(&cache, &client, &scopes)
-            .allow_host(entry)
-            .is_err());
+        assert!(
+            b2c_token::outgoing::BearerLayer::client_credentials(&cache, &client, &scopes)
+                .allow_host(entry)
+                .is_err()
+        );
     }
     assert!(BearerAuth::client_credentials(&cache, &client, &scopes)
         .allow_host("127.0.0.1:8080")

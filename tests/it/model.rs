@@ -19,7 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{Client, GrantKind, MemoryStore, Password, RetryPolicy, Scopes, Token, TokenCache, TokenSource};
+use b2c_token::{
+    client::GrantKind, client::RetryPolicy, store::MemoryStore, Client, Password, Scopes, Token, TokenCache,
+    TokenSource,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 

@@ -7,7 +7,7 @@ use crate::support;
 
 use crate::support::trace::Captured;
 use crate::support::*;
-use b2c_token::{Authority, ClientSecret, Password, RefreshToken, Scopes};
+use b2c_token::{secret::RefreshToken, Authority, ClientSecret, Password, Scopes};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -120,7 +120,7 @@ async fn no_secret_in_debug_display_errors_or_trace_logs() {
 #[tokio::test]
 async fn debug_of_every_public_type_is_clean() {
     use b2c_token::test_tenant::{defaults, FakeTenant};
-    use b2c_token::{BearerAuth, MemoryStore, RetryPolicy, TokenCache, TokenScopes};
+    use b2c_token::{client::RetryPolicy, outgoing::BearerAuth, outgoing::TokenScopes, store::MemoryStore, TokenCache};
 
     let tenant = FakeTenant::builder()
         .user("bob@contoso.com", PASSWORD)

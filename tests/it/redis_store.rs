@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::redis::RedisServer;
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
-use b2c_token::{Client, GrantKind, Password, RedisStore, RetryPolicy, Scopes, TokenCache, TokenSource};
+use b2c_token::{
+    client::GrantKind, client::RetryPolicy, store::RedisStore, Client, Password, Scopes, TokenCache, TokenSource,
+};
 
 const KEY: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
 const OTHER_KEY: [u8; 32] = *b"fedcba9876543210fedcba9876543210";
@@ -21,7 +23,7 @@ async fn store(redis: &RedisServer, key: [u8; 32]) -> Arc<RedisStore> {
     Arc::new(store_builder(redis, key).build().await.unwrap())
 }
 
-fn store_builder(redis: &RedisServer, key: [u8; 32]) -> b2c_token::RedisStoreBuilder {
+fn store_builder(redis: &RedisServer, key: [u8; 32]) -> b2c_token::store::RedisStoreBuilder {
     RedisStore::builder(&redis.url(), key).namespace_secret(NAMESPACE)
 }
 

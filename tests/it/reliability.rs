@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant, Fault};
 use b2c_token::{
-    B2cCode, Client, Error, Password, RetryPolicy, Scopes, Token, TokenCache, TokenSource, UnexpectedKind,
+    client::RetryPolicy, error::B2cCode, error::UnexpectedKind, Client, Error, Password, Scopes, Token, TokenCache,
+    TokenSource,
 };
 
 /// Fast back-offs so the suite runs in seconds; `Retry-After` up to 2 s is honoured as sent.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::*;
-use b2c_token::{B2cCode, Error, Password, RetryPolicy, Scopes, UnexpectedKind};
+use b2c_token::{client::RetryPolicy, error::B2cCode, error::UnexpectedKind, Error, Password, Scopes};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

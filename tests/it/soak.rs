@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{GrantKind, Password, Scopes, TokenCache};
+use b2c_token::{client::GrantKind, Password, Scopes, TokenCache};
 
 fn resident_kib() -> u64 {
     // /proc/self/statm: size resident shared ... in pages.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use crate::support::hostile::{response, HostileServer};
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{BearerLayer, BoxError, ReplayBody, Scopes, TokenCache};
+use b2c_token::{outgoing::BearerLayer, outgoing::BoxError, outgoing::ReplayBody, Scopes, TokenCache};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client as HyperClient;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use b2c_token::test_tenant::FakeTenant;
 use b2c_token::{
-    InvalidationHub, Scopes, StoreFuture, StoreInvalidations, StoreKey, StoreNamespace, StoreResult, StoredToken,
-    TokenCache, TokenStore,
+    store::InvalidationHub, store::StoreFuture, store::StoreInvalidations, store::StoreKey, store::StoreNamespace,
+    store::StoreResult, store::StoredToken, store::TokenStore, Scopes, TokenCache,
 };
 
 use crate::support;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{Claims, Error, InvalidToken, ValidateLayer, Validator};
+use b2c_token::{validate::Claims, validate::InvalidToken, validate::ValidateLayer, Error, Validator};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-fn validator(tenant: &FakeTenant) -> b2c_token::ValidatorBuilder {
+fn validator(tenant: &FakeTenant) -> b2c_token::validate::ValidatorBuilder {
     Validator::builder(
         &tenant.authority(defaults::SIGNIN_POLICY).expect("authority"),
         defaults::API_CLIENT_ID,
@@ -420,7 +420,7 @@ async fn last_good_keys_keep_working_while_the_key_endpoint_is_down() {
 
 #[tokio::test]
 async fn every_authority_form_reaches_the_same_keys() {
-    use b2c_token::PolicyForm;
+    use b2c_token::authority::PolicyForm;
     let tenant = FakeTenant::start().await.expect("tenant");
     let token = tenant.mint(&claims(&tenant));
     for form in [PolicyForm::Path, PolicyForm::Query, PolicyForm::Tfp] {
@@ -875,7 +875,7 @@ async fn tokens_from_an_independent_openid_provider_validate() {
 #[tokio::test]
 async fn entra_v1_tokens_validate_with_their_issuer_added() {
     let tenant = FakeTenant::builder()
-        .kind(b2c_token::AuthorityKind::Entra)
+        .kind(b2c_token::authority::AuthorityKind::Entra)
         .start()
         .await
         .unwrap();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use b2c_token::test_tenant::{defaults, FakeTenant};
 use b2c_token::{
-    Authority, AuthorityKind, Client, ClientCertificate, Error, FederatedTokenFile, MemoryStore, Password, RetryPolicy,
-    Scopes, TokenCache,
+    authority::AuthorityKind, client::RetryPolicy, credential::ClientCertificate, credential::FederatedTokenFile,
+    store::MemoryStore, Authority, Client, Error, Password, Scopes, TokenCache,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -11,7 +11,7 @@ use crate::support;
 use std::sync::atomic::Ordering;
 
 use b2c_token::test_tenant::FakeTenant;
-use b2c_token::{BearerInterceptor, BearerLayer, Scopes, Token, TokenCache};
+use b2c_token::{outgoing::BearerInterceptor, outgoing::BearerLayer, Scopes, Token, TokenCache};
 use tower_layer::Layer as _;
 use tower_service::Service as _;
 

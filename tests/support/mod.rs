@@ -8,7 +8,7 @@ pub mod replay_store;
 pub mod trace;
 pub mod workload;
 
-use b2c_token::{Authority, Client, ClientBuilder, PolicyForm};
+use b2c_token::{authority::PolicyForm, client::ClientBuilder, Authority, Client};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -34,7 +34,7 @@ pub fn authority(server: &MockServer, form: PolicyForm) -> Authority {
 
 /// A client for `server` that does not retry: these tests check what one response maps to.
 pub fn client_builder(server: &MockServer) -> ClientBuilder {
-    Client::builder(authority(server, PolicyForm::Path), CLIENT_ID).retry_policy(b2c_token::RetryPolicy::none())
+    Client::builder(authority(server, PolicyForm::Path), CLIENT_ID).retry_policy(b2c_token::client::RetryPolicy::none())
 }
 
 /// Answers every POST to the canonical token path with `status` and `body` as JSON.
@@ -99,7 +99,7 @@ pub fn daemon(tenant: &b2c_token::test_tenant::FakeTenant) -> Client {
     tenant
         .confidential_client(b2c_token::test_tenant::defaults::SIGNIN_POLICY)
         .unwrap()
-        .retry_policy(b2c_token::RetryPolicy::none())
+        .retry_policy(b2c_token::client::RetryPolicy::none())
         .build()
         .unwrap()
 }

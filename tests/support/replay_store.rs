@@ -1,7 +1,7 @@
 //! A store for filling many cache keys with one real fetch (tests/cache_memory.rs and
 //! benches/cache.rs include it).
 
-use b2c_token::{StoreKey, StoreNamespace, StoreResult, StoredToken, TokenStore};
+use b2c_token::{store::StoreKey, store::StoreNamespace, store::StoreResult, store::StoredToken, store::TokenStore};
 
 /// A store that hands every key the first token saved to it: fills many keys with one real
 /// fetch (the token is bound to the one client's credential, which all keys share).

@@ -1,6 +1,6 @@
 //! The command line: flags, subcommands and the variables each one falls back to (clap).
 
-use b2c_token::{AuthorityKind, Cloud};
+use b2c_token::{authority::AuthorityKind, authority::Cloud};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Read};
 
-use b2c_token::{Authority, AuthorityKind, Cloud, PolicyForm};
+use b2c_token::{authority::AuthorityKind, authority::Cloud, authority::PolicyForm, Authority};
 
 use crate::args::AuthorityArgs;
 use crate::{usage, Failure};

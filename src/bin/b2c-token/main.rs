@@ -18,7 +18,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use b2c_token::{Client, ClientAuthentication, Error, FileStore, Password, RefreshToken, Scopes, TokenCache};
+use b2c_token::{
+    client::ClientAuthentication, secret::RefreshToken, store::FileStore, Client, Error, Password, Scopes, TokenCache,
+};
 use clap::Parser as _;
 
 mod args;

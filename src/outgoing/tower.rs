@@ -63,7 +63,7 @@ impl<D> ReplayBody for http_body_util::Empty<D> {
 ///
 /// ```no_run
 /// # fn demo(cache: b2c_token::TokenCache, client: b2c_token::Client) -> Result<(), b2c_token::Error> {
-/// use b2c_token::{BearerLayer, Scopes};
+/// use b2c_token::{outgoing::BearerLayer, Scopes};
 /// use http_body_util::Full;
 /// use hyper_util::client::legacy::Client as HyperClient;
 /// use hyper_util::rt::TokioExecutor;

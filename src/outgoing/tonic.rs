@@ -23,7 +23,7 @@ use crate::token::Token;
 ///
 /// ```no_run
 /// # async fn demo(source: b2c_token::TokenSource, channel: tonic::transport::Channel) -> Result<(), b2c_token::Error> {
-/// let auth = b2c_token::BearerInterceptor::new(source);
+/// let auth = b2c_token::outgoing::BearerInterceptor::new(source);
 /// auth.warm().await?; // the first call then has a token
 /// let client = tonic_health::pb::health_client::HealthClient::with_interceptor(channel, auth);
 /// # let _ = client; Ok(()) }

@@ -11,11 +11,11 @@ use crate::token::Token;
 /// A boxed token future, as [`TokenProvider::token`] returns it.
 pub type TokenProviderFuture<'a> = Pin<Box<dyn Future<Output = Result<Token>> + Send + 'a>>;
 
-/// A source of bearer tokens for outgoing calls ([`crate::BearerAuth`] and the integrations
+/// A source of bearer tokens for outgoing calls ([`crate::outgoing::BearerAuth`] and the integrations
 /// to come). Implemented by [`TokenSource`]; implement it to plug in another source, or a mock:
 ///
 /// ```
-/// use b2c_token::{Token, TokenProvider, TokenProviderFuture};
+/// use b2c_token::{Token, outgoing::TokenProvider, outgoing::TokenProviderFuture};
 ///
 /// struct Fixed(Token);
 ///

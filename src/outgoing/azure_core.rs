@@ -70,8 +70,8 @@ impl TokenCredential for TokenSource {
 ///
 /// ```no_run
 /// # fn demo(credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>) {
-/// let provider = b2c_token::CredentialProvider::new(credential, ["https://storage.azure.com/.default"]);
-/// let interceptor = b2c_token::BearerInterceptor::new(provider);
+/// let provider = b2c_token::outgoing::CredentialProvider::new(credential, ["https://storage.azure.com/.default"]);
+/// let interceptor = b2c_token::outgoing::BearerInterceptor::new(provider);
 /// # let _ = interceptor; }
 /// ```
 pub struct CredentialProvider {

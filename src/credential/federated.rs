@@ -30,7 +30,7 @@ const MAX_BYTES: u64 = 64 * 1024;
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), b2c_token::Error> {
-/// use b2c_token::{Authority, Client, FederatedTokenFile};
+/// use b2c_token::{Authority, Client, credential::FederatedTokenFile};
 ///
 /// // AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE as the webhook sets them.
 /// let client = Client::builder(Authority::entra(&std::env::var("AZURE_TENANT_ID").unwrap_or_default())?, "<client id>")

@@ -52,7 +52,7 @@ pub type AssertionFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretString>>
 /// bound to.
 ///
 /// ```
-/// use b2c_token::{AssertionFuture, AssertionRequest, ClientAssertion, CredentialIdentity, IdentityFuture};
+/// use b2c_token::{credential::AssertionFuture, credential::AssertionRequest, credential::ClientAssertion, credential::CredentialIdentity, credential::IdentityFuture};
 ///
 /// /// Assertions from a secrets manager that signs them with a key only it holds.
 /// #[derive(Debug)]
@@ -78,7 +78,7 @@ pub trait ClientAssertion: Send + Sync + fmt::Debug {
     /// and audience), never from a public value such as a thumbprint or a path.
     ///
     /// Within one process a token is served only to the [`crate::Client`] (and its clones)
-    /// that earned it. Across processes sharing a [`crate::TokenStore`], a stored token is
+    /// that earned it. Across processes sharing a [`crate::store::TokenStore`], a stored token is
     /// adopted only when this identity, asked at that moment, equals the identity of the
     /// credential that earned it, and a token is stored under the identity asked when it is
     /// saved. An error (no valid assertion) adopts and stores nothing.

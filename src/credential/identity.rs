@@ -19,7 +19,7 @@ use crate::error::Result;
 /// the store's keyed namespace, before it is compared or stored.
 ///
 /// ```
-/// use b2c_token::CredentialIdentity;
+/// use b2c_token::credential::CredentialIdentity;
 ///
 /// let private_key_der: &[u8] = b"...the key's bytes...";
 /// let identity = CredentialIdentity::from_secret(private_key_der);
@@ -70,5 +70,5 @@ impl fmt::Debug for CredentialIdentity {
     }
 }
 
-/// The future [`crate::ClientAssertion::identity`] returns.
+/// The future [`crate::credential::ClientAssertion::identity`] returns.
 pub type IdentityFuture<'a> = Pin<Box<dyn Future<Output = Result<CredentialIdentity>> + Send + 'a>>;

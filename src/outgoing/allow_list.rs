@@ -14,7 +14,7 @@ use crate::scope::Scopes;
 /// let scopes = b2c_token::Scopes::new(["https://contoso.onmicrosoft.com/billing/.default"])?;
 /// let response = http
 ///     .get("https://billing.contoso.com/invoices")
-///     .with_extension(b2c_token::TokenScopes(scopes))
+///     .with_extension(b2c_token::outgoing::TokenScopes(scopes))
 ///     .send()
 ///     .await?;
 /// # let _ = response; Ok(()) }

@@ -37,7 +37,7 @@ use crate::token::Token;
 /// A second 401 is returned to the caller.
 ///
 /// ```no_run
-/// use b2c_token::{Authority, BearerAuth, Client, Scopes, TokenCache};
+/// use b2c_token::{Authority, outgoing::BearerAuth, Client, Scopes, TokenCache};
 ///
 /// # fn demo() -> Result<(), b2c_token::Error> {
 /// let client = Client::builder(Authority::b2c("contoso", "B2C_1_signin")?, "22222222-2222-2222-2222-222222222222")

@@ -28,7 +28,7 @@ const LIFETIME_SECS: u64 = 600;
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use b2c_token::{Authority, Client, ClientCertificate};
+/// use b2c_token::{Authority, Client, credential::ClientCertificate};
 ///
 /// let certificate = ClientCertificate::from_pem(
 ///     &std::fs::read("/etc/daemon/cert.pem")?,
