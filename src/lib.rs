@@ -175,3 +175,22 @@ mod auto_traits {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust snippets of docs/, compiled (and run where they need no network) as doctests, each
+/// file under the features its snippets use.
+#[cfg(doctest)]
+mod docs_doctests {
+    #[doc = include_str!("../docs/migrating-to-external-id.md")]
+    struct MigratingToExternalId;
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../docs/scaling.md")]
+    struct Scaling;
+    #[cfg(feature = "test-tenant")]
+    #[doc = include_str!("../docs/testing-with-the-fake-tenant.md")]
+    struct TestingWithTheFakeTenant;
+    #[doc = include_str!("../docs/troubleshooting.md")]
+    struct Troubleshooting;
+    #[cfg(all(feature = "validate", feature = "axum", feature = "test-tenant"))]
+    #[doc = include_str!("../docs/validating-tokens.md")]
+    struct ValidatingTokens;
+}

@@ -18,6 +18,7 @@ mod cache_attacks;
 #[cfg(feature = "cli")]
 mod cli;
 mod discovery;
+mod docs;
 mod fake_tenant;
 mod grants;
 #[cfg(feature = "cli")]
