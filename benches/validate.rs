@@ -58,11 +58,11 @@ fn validating(c: &mut Criterion) {
     let tenant = runtime.block_on(FakeTenant::start()).unwrap();
     let authority = tenant.authority(defaults::SIGNIN_POLICY).unwrap();
     // Nothing remembered: every validation is the full path.
-    let fresh = Validator::builder(&authority, defaults::API_CLIENT_ID)
+    let fresh = Validator::builder(authority.clone(), defaults::API_CLIENT_ID)
         .cache_capacity(0)
         .build()
         .unwrap();
-    let remembering = Validator::builder(&authority, defaults::API_CLIENT_ID).build().unwrap();
+    let remembering = Validator::builder(authority, defaults::API_CLIENT_ID).build().unwrap();
     runtime.block_on(async {
         fresh.fetch_keys().await.unwrap();
         remembering.fetch_keys().await.unwrap();
@@ -140,7 +140,7 @@ fn through_axum(c: &mut Criterion) {
     let (base, token) = runtime.block_on(async {
         let tenant = FakeTenant::start().await.unwrap();
         let validator = Validator::builder(
-            &tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
+            tenant.authority(defaults::SIGNIN_POLICY).unwrap(),
             defaults::API_CLIENT_ID,
         )
         .build()

@@ -45,7 +45,7 @@ async fn main() -> Result<(), BoxError> {
         .await?;
 
     // The API side: one validator for the policy the clients use, checked at start-up.
-    let validator = Validator::builder(&tenant.authority(defaults::SIGNIN_POLICY)?, defaults::API_CLIENT_ID)
+    let validator = Validator::builder(tenant.authority(defaults::SIGNIN_POLICY)?, defaults::API_CLIENT_ID)
         .app_id_uri(tenant.api_scope("").trim_end_matches('/'))
         .build()?;
     validator.fetch_keys().await?;

@@ -13,6 +13,7 @@ use crate::cache::{TokenCache, TokenSource};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::scope::Scopes;
+use crate::secret::Password;
 use crate::token::Token;
 
 /// Chooses the provider for one request: another scope set asks the cache for its source.
@@ -25,6 +26,17 @@ pub(crate) type ProviderFor = dyn Fn(&Scopes) -> Arc<dyn TokenProvider> + Send +
 pub(crate) enum Provider {
     Source(TokenSource),
     Custom(Arc<dyn TokenProvider>),
+}
+
+impl Provider {
+    /// Any provider, with a cache's source recognised (by type) and held as itself: every
+    /// layer's `new` takes `impl TokenProvider` and still gets the source's inlined hit path.
+    pub(crate) fn of<P: TokenProvider>(provider: P) -> Self {
+        match (&provider as &dyn std::any::Any).downcast_ref::<TokenSource>() {
+            Some(source) => Self::Source(source.clone()),
+            None => Self::Custom(Arc::new(provider)),
+        }
+    }
 }
 
 /// The provider [`BearerConfig::provider`] chose for one request.
@@ -91,6 +103,25 @@ impl BearerConfig {
             Provider::Source(source),
             Some(Arc::new(move |scopes| {
                 Arc::new(cache.client_credentials(&client, scopes))
+            })),
+        )
+    }
+
+    /// A user's ROPC source for `scopes`, and for a request's own scopes.
+    pub(crate) fn password(
+        cache: &TokenCache,
+        client: &Client,
+        username: &str,
+        password: &Password,
+        scopes: &Scopes,
+    ) -> Self {
+        let (cache, client, username, password) =
+            (cache.clone(), client.clone(), username.to_owned(), password.clone());
+        let source = cache.password(&client, &username, &password, scopes);
+        Self::new(
+            Provider::Source(source),
+            Some(Arc::new(move |scopes| {
+                Arc::new(cache.password(&client, &username, &password, scopes))
             })),
         )
     }

@@ -41,4 +41,4 @@ pub use self::reqwest_middleware::BearerAuth;
 #[cfg(feature = "tonic")]
 pub use self::tonic::BearerInterceptor;
 #[cfg(feature = "tower")]
-pub use self::tower::{Bearer, BearerLayer, BoxError, ReplayBody};
+pub use self::tower::{Bearer, BearerLayer, BoxError};

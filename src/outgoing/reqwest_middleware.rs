@@ -21,7 +21,7 @@ use reqwest_middleware::{Middleware, Next};
 use super::allow_list::{TokenScopes, Verdict};
 use super::bearer::{BearerConfig, Chosen, Provider};
 use super::provider::TokenProvider;
-use crate::cache::{TokenCache, TokenSource};
+use crate::cache::TokenCache;
 use crate::client::Client;
 use crate::error::Error;
 use crate::scope::Scopes;
@@ -61,17 +61,19 @@ pub struct BearerAuth {
 }
 
 impl BearerAuth {
-    /// Tokens from one source. Per-request [`TokenScopes`] need
+    /// Tokens from any [`TokenProvider`]: a cache's [`TokenSource`](crate::TokenSource), your
+    /// own, a mock in your tests. Per-request [`TokenScopes`] need
     /// [`BearerAuth::client_credentials`] or [`BearerAuth::password`] instead.
     #[must_use]
-    pub fn new(source: TokenSource) -> Self {
-        Self::build(BearerConfig::new(Provider::Source(source), None))
+    pub fn new(provider: impl TokenProvider) -> Self {
+        Self::build(BearerConfig::new(Provider::of(provider), None))
     }
 
-    /// Tokens from any [`TokenProvider`]: your own source, or a mock in your tests.
+    /// As [`BearerAuth::new`] (the name it had before every layer took any provider).
+    #[deprecated(since = "0.2.0", note = "use BearerAuth::new, which takes any TokenProvider")]
     #[must_use]
     pub fn from_provider(provider: impl TokenProvider) -> Self {
-        Self::build(BearerConfig::new(Provider::Custom(Arc::new(provider)), None))
+        Self::new(provider)
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
@@ -83,15 +85,7 @@ impl BearerAuth {
     /// A user's ROPC tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn password(cache: &TokenCache, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> Self {
-        let (cache, client, username, password) =
-            (cache.clone(), client.clone(), username.to_owned(), password.clone());
-        let source = cache.password(&client, &username, &password, scopes);
-        Self::build(BearerConfig::new(
-            Provider::Source(source),
-            Some(Arc::new(move |scopes| {
-                Arc::new(cache.password(&client, &username, &password, scopes))
-            })),
-        ))
+        Self::build(BearerConfig::password(cache, client, username, password, scopes))
     }
 
     fn build(config: BearerConfig) -> Self {

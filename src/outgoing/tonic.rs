@@ -16,7 +16,11 @@ use tonic::{Request, Status};
 use arc_swap::ArcSwapOption;
 
 use super::provider::TokenProvider;
+use crate::cache::TokenCache;
+use crate::client::Client;
 use crate::error::Result;
+use crate::scope::Scopes;
+use crate::secret::Password;
 use crate::token::Token;
 
 /// A `tonic::service::Interceptor` adding `authorization: Bearer …` (marked sensitive).
@@ -43,6 +47,18 @@ impl BearerInterceptor {
             provider: Arc::new(provider),
             header: Arc::new(MetadataCache::default()),
         }
+    }
+
+    /// Client-credentials tokens for `scopes` from `cache`.
+    #[must_use]
+    pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
+        Self::new(cache.client_credentials(client, scopes))
+    }
+
+    /// A user's ROPC tokens for `scopes` from `cache`.
+    #[must_use]
+    pub fn password(cache: &TokenCache, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> Self {
+        Self::new(cache.password(client, username, password, scopes))
     }
 
     /// Fetches a token now, so that the first call finds one in the cache.

@@ -3,8 +3,9 @@
 //! The same rules as `BearerAuth`: the token goes only to allow-listed hosts, over https (or
 //! loopback), in a sensitive header; [`TokenScopes`] in a request's extensions asks for other
 //! scopes; a 401 drops the token (unless a rejection already forced a refresh moments ago) and
-//! the request is sent once more with a new token if its body can be replayed
-//! ([`ReplayBody`]).
+//! the request is sent once more with a new token if its body is held in memory (`()`,
+//! `String`, `Vec<u8>`, `Bytes`, `Full<Bytes>`, `Empty<Bytes>`; any body type is accepted,
+//! a streaming one is sent once).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -22,41 +23,31 @@ use super::provider::TokenProvider;
 use crate::cache::TokenCache;
 use crate::client::Client;
 use crate::scope::Scopes;
+use crate::secret::Password;
 
 /// The error type of a [`Bearer`] service: the inner service's error, or the SDK's
 /// [`Error`](crate::Error) when no token could be had or the request was refused (boxed).
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// A request body that can be copied to send the request again after a 401. Implemented for
-/// the usual in-memory bodies; a streaming body returns `None` (the 401 then goes to the
-/// caller, with the token already refreshed for the next request).
-pub trait ReplayBody: Sized {
-    /// A copy for the replay, if the body can be sent twice.
-    fn try_clone(&self) -> Option<Self>;
-}
-
-macro_rules! clonable_bodies {
-    ($($body:ty),*) => {$(
-        impl ReplayBody for $body {
-            fn try_clone(&self) -> Option<Self> {
-                Some(self.clone())
-            }
-        }
-    )*};
-}
-
-clonable_bodies!((), String, Vec<u8>, bytes::Bytes);
-
-impl<D: bytes::Buf + Clone> ReplayBody for http_body_util::Full<D> {
-    fn try_clone(&self) -> Option<Self> {
-        Some(self.clone())
+/// A copy of `body` for the replay after a 401, when it is one of the in-memory bodies that
+/// can be sent twice: `()`, `String`, `Vec<u8>`, `Bytes`, and `http_body_util`'s `Full` and
+/// `Empty` of `Bytes`. Any other body (axum's and hyper's streaming bodies, boxed bodies) is
+/// sent once: the 401 goes to the caller, with the token already refreshed for the next
+/// request. Found by type at run time, so the layer accepts every body type (a trait the
+/// body had to implement shut out axum's and hyper's, which a user cannot implement it for).
+fn replayable_copy<B: 'static>(body: &B) -> Option<B> {
+    use std::any::Any;
+    fn copy<T: Clone + 'static, B: 'static>(body: &dyn Any) -> Option<B> {
+        let copy: Box<dyn Any> = Box::new(body.downcast_ref::<T>()?.clone());
+        copy.downcast::<B>().ok().map(|copy| *copy)
     }
-}
-
-impl<D> ReplayBody for http_body_util::Empty<D> {
-    fn try_clone(&self) -> Option<Self> {
-        Some(Self::new())
-    }
+    let body: &dyn Any = body;
+    copy::<(), B>(body)
+        .or_else(|| copy::<String, B>(body))
+        .or_else(|| copy::<Vec<u8>, B>(body))
+        .or_else(|| copy::<bytes::Bytes, B>(body))
+        .or_else(|| copy::<http_body_util::Full<bytes::Bytes>, B>(body))
+        .or_else(|| copy::<http_body_util::Empty<bytes::Bytes>, B>(body))
 }
 
 /// A `tower::Layer` that adds `Authorization: Bearer …` to requests for allowed hosts.
@@ -83,13 +74,19 @@ impl BearerLayer {
     /// Tokens from any [`TokenProvider`] (a `TokenSource`, your own, a mock).
     #[must_use]
     pub fn new(provider: impl TokenProvider) -> Self {
-        Self::build(BearerConfig::new(Provider::Custom(Arc::new(provider)), None))
+        Self::build(BearerConfig::new(Provider::of(provider), None))
     }
 
     /// Client-credentials tokens for `scopes`, or for a request's [`TokenScopes`].
     #[must_use]
     pub fn client_credentials(cache: &TokenCache, client: &Client, scopes: &Scopes) -> Self {
         Self::build(BearerConfig::client_credentials(cache, client, scopes))
+    }
+
+    /// A user's ROPC tokens for `scopes`, or for a request's [`TokenScopes`].
+    #[must_use]
+    pub fn password(cache: &TokenCache, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> Self {
+        Self::build(BearerConfig::password(cache, client, username, password, scopes))
     }
 
     fn build(config: BearerConfig) -> Self {
@@ -156,7 +153,7 @@ where
     S: tower_service::Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
-    B: ReplayBody + Send + 'static,
+    B: Send + 'static,
     RB: Send + 'static,
 {
     type Response = Response<RB>;
@@ -192,13 +189,13 @@ where
             }
             let chosen = config.provider(
                 request.extensions().get::<TokenScopes>(),
-                "BearerLayer::client_credentials, not BearerLayer::new",
+                "BearerLayer::client_credentials or BearerLayer::password, not BearerLayer::new",
             )?;
             let (token, header) = chosen.bearer().await?;
             // The replay is the same request: its whole head (method, URI, version, headers,
             // extensions) with a copy of the body, when the body can be copied.
             let (head, body) = request.into_parts();
-            let replay = body.try_clone().map(|copy| Request::from_parts(head.clone(), copy));
+            let replay = replayable_copy(&body).map(|copy| Request::from_parts(head.clone(), copy));
             let mut request = Request::from_parts(head, body);
             request.headers_mut().insert(AUTHORIZATION, header);
             let response = inner.call(request).await.map_err(Into::into)?;

@@ -35,9 +35,9 @@ pub struct ValidatorBuilder {
 
 impl ValidatorBuilder {
     /// See [`Validator::builder`].
-    pub(super) fn new(authority: &Authority, client_id: &str) -> Self {
+    pub(super) fn new(authority: Authority, client_id: &str) -> Self {
         Self {
-            authorities: vec![authority.clone()],
+            authorities: vec![authority],
             rules: Rules {
                 audiences: vec![client_id.trim().to_owned()],
                 extra_issuers: Vec::new(),
@@ -56,8 +56,8 @@ impl ValidatorBuilder {
     }
 
     /// Accepts tokens from another policy too (each policy is its own issuer of keys).
-    pub fn authority(mut self, authority: &Authority) -> Self {
-        self.authorities.push(authority.clone());
+    pub fn authority(mut self, authority: Authority) -> Self {
+        self.authorities.push(authority);
         self
     }
 

@@ -60,7 +60,7 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tenant = FakeTenant::start().await?;
-/// let validator = Validator::builder(&tenant.authority(defaults::SIGNIN_POLICY)?, defaults::API_CLIENT_ID)
+/// let validator = Validator::builder(tenant.authority(defaults::SIGNIN_POLICY)?, defaults::API_CLIENT_ID)
 ///     .require_scope("read")
 ///     .build()?;
 ///
@@ -98,7 +98,9 @@ impl Drop for Inner {
 impl Validator {
     /// A validator for tokens issued through `authority` (a B2C authority: its policy is
     /// accepted, its metadata gives the issuer and keys) for the API `client_id` (`aud`).
-    pub fn builder(authority: &Authority, client_id: &str) -> ValidatorBuilder {
+    ///
+    /// Takes the authority by value, as [`Client::builder`](crate::Client::builder) does.
+    pub fn builder(authority: Authority, client_id: &str) -> ValidatorBuilder {
         ValidatorBuilder::new(authority, client_id)
     }
 

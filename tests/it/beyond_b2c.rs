@@ -73,7 +73,7 @@ async fn client_secrets_work_on_external_id_and_entra_with_the_exact_form() {
         assert_eq!(request.form_value("grant_type"), Some("client_credentials"));
 
         // The API side validates the token on the same authority (no policy involved).
-        let validator = Validator::builder(&authority, defaults::API_CLIENT_ID)
+        let validator = Validator::builder(authority, defaults::API_CLIENT_ID)
             .build()
             .expect("validator");
         let access = token.access_token().expect("access token").expose_secret().to_owned();

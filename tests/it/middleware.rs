@@ -370,7 +370,7 @@ async fn a_user_defined_provider_drives_bearer_auth() {
             self.0.rejected(token)
         }
     }
-    let auth = BearerAuth::from_provider(Shared(Arc::clone(&mock)))
+    let auth = BearerAuth::new(Shared(Arc::clone(&mock)))
         .allow_host(&s.api_server.address().to_string())
         .unwrap();
     let http = ClientBuilder::new(reqwest::Client::new()).with(auth).build();

@@ -1,5 +1,6 @@
 //! `BearerLayer` on a real hyper client against a loopback API (issue 15): the header, the
-//! allow-list, one replay after a 401, and no replay when the body cannot be cloned.
+//! allow-list, one replay after a 401, no replay when the body cannot be cloned, and the layer
+//! over axum's and hyper's own body types (issue 27, item 5).
 
 use crate::support;
 
@@ -8,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use crate::support::hostile::{response, HostileServer};
+use b2c_token::outgoing::{BearerLayer, BoxError};
 use b2c_token::test_tenant::{defaults, FakeTenant};
-use b2c_token::{outgoing::BearerLayer, outgoing::BoxError, outgoing::ReplayBody, Scopes, TokenCache};
+use b2c_token::{Password, Scopes, TokenCache};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -108,12 +110,6 @@ impl http_body::Body for Streaming {
     }
 }
 
-impl ReplayBody for Streaming {
-    fn try_clone(&self) -> Option<Self> {
-        None
-    }
-}
-
 #[tokio::test]
 async fn a_body_that_cannot_be_cloned_is_not_replayed() {
     let tenant = FakeTenant::start().await.unwrap();
@@ -205,4 +201,57 @@ async fn the_replay_keeps_the_requests_extensions() {
         [Some(Tag("order-7")), Some(Tag("order-7"))],
         "the replay lost the request's extensions"
     );
+}
+
+/// The layer takes any body type, axum's and hyper's boxed and streaming bodies included
+/// (before, only bodies implementing the crate's `ReplayBody`, which a user could not implement
+/// for them). A streaming body is sent once: a 401 goes to the caller and the next request has
+/// a new token. Also: `BearerLayer::password`, the constructor every layer now has.
+#[tokio::test]
+async fn the_layer_works_over_axum_and_hyper_bodies() {
+    type Boxed = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+    let tenant = FakeTenant::start().await.unwrap();
+    let api = api().await;
+    let client = tenant.public_client(defaults::ROPC_POLICY).unwrap().build().unwrap();
+    let cache = TokenCache::new();
+    let scopes = Scopes::new([tenant.api_scope("read")]).unwrap();
+    let password = Password::from(defaults::PASSWORD);
+    let layer = BearerLayer::password(&cache, &client, defaults::USERNAME, &password, &scopes)
+        .allow_host(&api.server.addr.to_string())
+        .unwrap();
+
+    let mut axum_service = layer.layer(HyperClient::builder(TokioExecutor::new()).build_http::<axum::body::Body>());
+    let request = http::Request::post(api.server.url("/upload"))
+        .body(axum::body::Body::from("payload"))
+        .unwrap();
+    assert_eq!(send(&mut axum_service, request).await.status(), 200);
+    let first = api.seen.lock().unwrap()[0].clone().expect("a bearer token");
+
+    let mut boxed_service = layer.layer(HyperClient::builder(TokioExecutor::new()).build_http::<Boxed>());
+    let boxed = |text: &'static str| Full::new(Bytes::from_static(text.as_bytes())).boxed();
+    let request = http::Request::post(api.server.url("/upload"))
+        .body(boxed("payload"))
+        .unwrap();
+    assert_eq!(send(&mut boxed_service, request).await.status(), 200);
+    assert_eq!(api.seen.lock().unwrap()[1].as_deref(), Some(first.as_str()));
+
+    // Refused: an axum body is not replayed; the next request carries a new token. (The fake
+    // tenant's user tokens carry whole-second times: a second later the new one differs.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    api.refused.lock().unwrap().push(first.clone());
+    let request = http::Request::post(api.server.url("/upload"))
+        .body(axum::body::Body::from("payload"))
+        .unwrap();
+    assert_eq!(
+        send(&mut axum_service, request).await.status(),
+        401,
+        "the 401 goes to the caller"
+    );
+    assert_eq!(api.server.requests(), 3, "a streaming body is not sent twice");
+    let request = http::Request::post(api.server.url("/upload"))
+        .body(axum::body::Body::from("payload"))
+        .unwrap();
+    assert_eq!(send(&mut axum_service, request).await.status(), 200);
+    let seen = api.seen.lock().unwrap().clone();
+    assert!(seen[3].is_some() && seen[3].as_deref() != Some(first.as_str()));
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 fn validator(tenant: &FakeTenant) -> b2c_token::validate::ValidatorBuilder {
     Validator::builder(
-        &tenant.authority(defaults::SIGNIN_POLICY).expect("authority"),
+        tenant.authority(defaults::SIGNIN_POLICY).expect("authority"),
         defaults::API_CLIENT_ID,
     )
 }
@@ -430,7 +430,7 @@ async fn every_authority_form_reaches_the_same_keys() {
                 builder = builder.tenant_id(tenant.tenant_id());
             }
             let authority = builder.build().expect("authority");
-            let v = Validator::builder(&authority, defaults::API_CLIENT_ID)
+            let v = Validator::builder(authority, defaults::API_CLIENT_ID)
                 .build()
                 .expect("validator");
             v.validate(&token)
@@ -451,15 +451,15 @@ async fn a_second_authority_for_the_same_policy_is_a_configuration_error() {
         .tenant_id("00000000-0000-4000-8000-000000000000")
         .build()
         .expect("authority");
-    let error = Validator::builder(&first, defaults::API_CLIENT_ID)
-        .authority(&other_tenant)
+    let error = Validator::builder(first.clone(), defaults::API_CLIENT_ID)
+        .authority(other_tenant)
         .build()
         .expect_err("two authorities for one policy");
     assert!(matches!(error, Error::Config(_)), "{error:?}");
     assert!(error.to_string().contains("policy"), "{error}");
     let other_policy = tenant.authority(defaults::ROPC_POLICY).expect("authority");
-    assert!(Validator::builder(&first, defaults::API_CLIENT_ID)
-        .authority(&other_policy)
+    assert!(Validator::builder(first, defaults::API_CLIENT_ID)
+        .authority(other_policy)
         .build()
         .is_ok());
 }
@@ -507,7 +507,7 @@ async fn new_material_under_a_known_kid_forgets_the_tokens_it_verified() {
     let authority = b2c_token::Authority::discover(&format!("{issuer}/.well-known/openid-configuration"))
         .await
         .expect("discovered");
-    let validator = Validator::builder(&authority, defaults::API_CLIENT_ID)
+    let validator = Validator::builder(authority, defaults::API_CLIENT_ID)
         .key_refresh_interval(Duration::from_millis(200))
         .build()
         .expect("validator");
@@ -552,7 +552,7 @@ async fn failing_key_fetches_name_the_document_and_its_host() {
         .base_url("http://127.0.0.1:9")
         .build()
         .expect("authority");
-    let error = Validator::builder(&nowhere, defaults::API_CLIENT_ID)
+    let error = Validator::builder(nowhere, defaults::API_CLIENT_ID)
         .build()
         .expect("validator")
         .fetch_keys()
@@ -832,7 +832,7 @@ async fn tokens_from_an_independent_openid_provider_validate() {
     let authority = b2c_token::Authority::discover(&format!("{issuer}/.well-known/openid-configuration"))
         .await
         .expect("discovered");
-    let validator = Validator::builder(&authority, "api://orders")
+    let validator = Validator::builder(authority, "api://orders")
         .build()
         .expect("validator");
 
@@ -889,12 +889,12 @@ async fn entra_v1_tokens_validate_with_their_issuer_added() {
     v1.remove("acr");
     let token = tenant.mint(&v1);
 
-    let v2_only = Validator::builder(&authority, "api://orders").build().unwrap();
+    let v2_only = Validator::builder(authority.clone(), "api://orders").build().unwrap();
     assert!(matches!(
         reason(v2_only.validate(&token).await),
         InvalidToken::Issuer(_)
     ));
-    let both = Validator::builder(&authority, "api://orders")
+    let both = Validator::builder(authority, "api://orders")
         .issuer(&v1_issuer)
         .build()
         .unwrap();

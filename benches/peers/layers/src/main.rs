@@ -39,7 +39,7 @@ async fn main() -> Result<()> {
 async fn b2c_token_app(metadata_url: &str, audience: &str) -> Result<axum::Router> {
     use b2c_token::{Authority, validate::ValidateLayer, Validator};
     let authority = Authority::discover(metadata_url).await?;
-    let validator = Validator::builder(&authority, audience).build()?;
+    let validator = Validator::builder(authority, audience).build()?;
     validator.fetch_keys().await?;
     Ok(axum::Router::new().route(
         "/guarded",
