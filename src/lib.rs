@@ -63,6 +63,7 @@
 //! | [`validate`] | the API side: the validator's builder, the layer, claims, why a token was refused |
 //! | [`error`] | what an [`Error`] carries: rejections, B2C and AADSTS codes, unexpected responses |
 //! | [`secret`] | the secret-holding types: tokens, passwords, client secrets |
+//! | [`blocking`] | the client and the cache without async (feature `blocking`) |
 //!
 //! # Features
 //!
@@ -78,6 +79,8 @@
 //!   RS256, issuer, audience, expiry, policy, scopes); [`ValidateLayer`](crate::validate::ValidateLayer) puts it in front of
 //!   tower services (axum, tonic, hyper) and answers as RFC 6750 says.
 //! * `axum`: [`Claims`](crate::validate::Claims) as an axum extractor.
+//! * `blocking`: [`blocking::Client`] and [`blocking::TokenCache`], the client and the cache
+//!   for programs without an async runtime.
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
@@ -87,6 +90,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod authority;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 pub mod cache;
 pub mod client;
 mod clock;

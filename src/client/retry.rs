@@ -238,6 +238,8 @@ fn error_kind(error: &Error) -> &'static str {
         Error::RequestNotSent(_) => "request_not_sent",
         #[cfg(feature = "validate")]
         Error::InvalidToken(_) => "invalid_token",
+        #[cfg(feature = "blocking")]
+        Error::BlockingInsideAsyncRuntime => "blocking_inside_async_runtime",
     }
 }
 

@@ -87,6 +87,19 @@ pub enum Error {
         source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A call of the [`blocking`](crate::blocking) API that would have waited was made from
+    /// inside an async runtime, where waiting stalls the runtime's other tasks (or deadlocks
+    /// a single-threaded one). Nothing was sent. Use the async API there, or call from a
+    /// thread outside the runtime (`std::thread::spawn`; tokio's `spawn_blocking` threads
+    /// belong to the runtime and count as inside).
+    #[cfg(feature = "blocking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    #[error(
+        "a blocking b2c-token call would wait inside an async runtime: use the async API there \
+         (b2c_token::TokenCache), or call it from a thread outside the runtime (std::thread::spawn)"
+    )]
+    BlockingInsideAsyncRuntime,
+
     /// A [`Validator`](crate::Validator) refused a bearer token presented to the API. The
     /// reason says what is wrong and what the client should do; the token is never quoted.
     #[cfg(feature = "validate")]
@@ -216,6 +229,8 @@ impl Error {
             Self::Config(_) | Self::UnusableToken(_) | Self::RequestNotSent(_) => RetryAdvice::Never,
             #[cfg(feature = "validate")]
             Self::InvalidToken(_) => RetryAdvice::Never,
+            #[cfg(feature = "blocking")]
+            Self::BlockingInsideAsyncRuntime => RetryAdvice::Never,
         }
     }
 

@@ -13,6 +13,8 @@ mod support;
 mod azure_core;
 #[cfg(feature = "validate")]
 mod beyond_b2c;
+#[cfg(feature = "blocking")]
+mod blocking;
 mod cache;
 mod cache_attacks;
 #[cfg(feature = "cli")]
