@@ -11,12 +11,13 @@
 //!   that, and callers that waited through a fetch share its result;
 //! * only entries read since their last refresh are refreshed ahead of expiry (`schedule.rs`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::credential::{Credential, SourceGrant};
 use super::failure_memory::{Failure, Outcome, RefreshState, MAX_REMEMBERED_FAILURES};
@@ -75,6 +76,66 @@ pub(super) struct Entry {
     pub(super) rejections: Mutex<Rejections>,
     /// Single flight: every fetch, by a caller or a refresh job, holds this.
     pub(super) refresh: tokio::sync::Mutex<RefreshState>,
+    /// Why the entry holds no token, for the fetch span: a [`Vacancy`] as its `u8`.
+    pub(super) vacancy: AtomicU8,
+}
+
+/// Why an entry holds no token (what a miss's span reports as its reason).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(super) enum Vacancy {
+    /// Never held one (or evicted with the entry).
+    Empty = 0,
+    /// Its token expired (unread, so not refreshed ahead).
+    Expired = 1,
+    /// Dropped by `TokenCache::invalidate` or another replica's invalidation.
+    Invalidated = 2,
+    /// Dropped because an API answered 401 to it.
+    Rejected = 3,
+}
+
+impl Vacancy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "miss",
+            Self::Expired => "expired",
+            Self::Invalidated => "invalidated",
+            Self::Rejected => "rejected_by_api",
+        }
+    }
+
+    fn from_u8(value: u8) -> Self {
+        [Self::Empty, Self::Expired, Self::Invalidated, Self::Rejected]
+            .into_iter()
+            .find(|vacancy| *vacancy as u8 == value)
+            .unwrap_or(Self::Empty)
+    }
+}
+
+/// The span of one fetch of a cache entry: why it was made (`reason`: `miss`, `expired`,
+/// `invalidated`, `rejected_by_api`, `other_credential` on a call, `proactive_refresh` ahead
+/// of expiry), for which grant, and, recorded as it goes, how many attempts it took, the last
+/// request's `client-request-id` (`correlation_id`) and its `outcome`.
+pub(super) fn fetch_span(key: &CacheKey, reason: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "b2c_token.fetch",
+        grant = key.grant.grant_type(),
+        reason,
+        attempts = tracing::field::Empty,
+        correlation_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
+}
+
+/// Records a fetch's result on its span: `token`, or the error's kind.
+pub(super) fn record_outcome(span: &tracing::Span, result: &Result<Token>) {
+    span.record(
+        "outcome",
+        match result {
+            Ok(_) => "token",
+            Err(error) => crate::client::retry::error_kind(error),
+        },
+    );
 }
 
 impl Entry {
@@ -96,6 +157,7 @@ impl Entry {
             credential: Mutex::new(None),
             rejections: Mutex::new(Rejections::default()),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
+            vacancy: AtomicU8::new(Vacancy::Empty as u8),
         }
     }
 
@@ -127,6 +189,21 @@ impl Entry {
     }
 
     /// Stops serving the current token (it expired unrefreshed).
+    /// Retires the token, remembering why (for the next miss's span).
+    pub(super) fn vacate(&self, why: Vacancy) {
+        self.vacancy.store(why as u8, Ordering::Relaxed);
+        self.retire();
+    }
+
+    /// Why the next fetch for `fingerprint` is needed.
+    fn miss_reason(&self, fingerprint: u64) -> &'static str {
+        match self.current.load().as_deref() {
+            Some(installed) if installed.fingerprint != fingerprint => "other_credential",
+            Some(_) => Vacancy::Expired.as_str(),
+            None => Vacancy::from_u8(self.vacancy.load(Ordering::Relaxed)).as_str(),
+        }
+    }
+
     pub(super) fn retire(&self) {
         self.current.store(None);
         self.token_generation.fetch_add(1, Ordering::AcqRel);
@@ -173,7 +250,7 @@ impl Entry {
                 .unwrap_or_else(|| Instant::now() + UNKNOWN_LIFETIME);
             crate::sync::lock(&self.rejections).remember(installed.version, until);
         }
-        self.retire();
+        self.vacate(Vacancy::Invalidated);
     }
 
     /// Whether the token stored as `version` was invalidated while it lives.
@@ -197,6 +274,7 @@ impl Entry {
         rejections.forced_at = Some(Instant::now());
         drop(rejections);
         self.invalidate();
+        self.vacancy.store(Vacancy::Rejected as u8, Ordering::Relaxed);
         true
     }
 
@@ -236,8 +314,12 @@ impl Entry {
                 )));
             }
         }
-        tracing::debug!(key = ?self.key, "token cache miss: fetching");
-        self.fetch_shared(&mut state, credential).await
+        let reason = self.miss_reason(fingerprint);
+        tracing::debug!(key = ?self.key, reason, "token cache miss: fetching");
+        let span = fetch_span(&self.key, reason);
+        let result = self.fetch_shared(&mut state, credential).instrument(span.clone()).await;
+        record_outcome(&span, &result);
+        result
     }
 
     /// One fetch with `credential`: its refresh token if it has one, the original grant

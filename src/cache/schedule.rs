@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, Weak};
 
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::refresh::Entry;
 use super::shared::Shared;
@@ -184,7 +185,7 @@ async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
     match action {
         Action::Expire => {
             tracing::debug!(key = ?entry.key, "token expired without a refresh");
-            entry.retire();
+            entry.vacate(super::refresh::Vacancy::Expired);
         }
         Action::Refresh if !entry.read.swap(false, Ordering::AcqRel) => {
             // Nobody asked for the token since it was fetched: refreshing it would cost a
@@ -198,7 +199,12 @@ async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
             };
             tracing::debug!(key = ?entry.key, "proactive refresh");
             super::stats::Counters::add(&entry.shared.counters.refreshes);
-            if let Err(error) = Box::pin(entry.fetch_shared(&mut state, &credential)).await {
+            let span = super::refresh::fetch_span(&entry.key, "proactive_refresh");
+            let result = Box::pin(entry.fetch_shared(&mut state, &credential))
+                .instrument(span.clone())
+                .await;
+            super::refresh::record_outcome(&span, &result);
+            if let Err(error) = result {
                 entry.schedule_retry(&mut state, generation, &error);
             }
         }

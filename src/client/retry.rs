@@ -186,6 +186,11 @@ pub(crate) async fn send_with_retries(
             status = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        // The caller's span (the cache's `b2c_token.fetch`, if this is a cache fetch) learns
+        // how many attempts it took and which request ID to quote to Microsoft support.
+        let fetch = tracing::Span::current();
+        fetch.record("attempts", attempts.retries + 1);
+        fetch.record("correlation_id", tracing::field::display(&client_request_id));
         let attempt = transport.send(request, &client_request_id).instrument(span.clone());
         let sent = match tokio::time::timeout_at(deadline, attempt).await {
             Ok(sent) => sent,
@@ -227,7 +232,7 @@ pub(crate) async fn send_with_retries(
     }
 }
 
-fn error_kind(error: &Error) -> &'static str {
+pub(crate) fn error_kind(error: &Error) -> &'static str {
     match error {
         Error::Config(_) => "config",
         Error::Throttled { .. } => "throttled",

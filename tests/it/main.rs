@@ -22,6 +22,7 @@ mod cli;
 mod discovery;
 mod docs;
 mod fake_tenant;
+mod fetch_spans;
 mod grants;
 #[cfg(feature = "cli")]
 mod hostile_servers;
