@@ -102,6 +102,9 @@ pub mod error;
 mod jitter;
 mod json;
 mod jws;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod net;
 pub mod outgoing;
 mod scope;

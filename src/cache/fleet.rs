@@ -86,15 +86,18 @@ impl Entry {
                 }
                 Some(None) => {
                     // Another replica is fetching: wait for its token, polling with back-off.
-                    let deadline = Instant::now() + self.shared.config.store_lock_ttl;
+                    let waiting_since = Instant::now();
+                    let deadline = waiting_since + self.shared.config.store_lock_ttl;
                     let mut wait = Duration::from_millis(20);
                     while Instant::now() < deadline {
                         tokio::time::sleep(wait).await;
                         if let Some(token) = self.adopt_stored(state, credential).await {
+                            self.shared.waited_for_lock(waiting_since.elapsed());
                             return Ok(token);
                         }
                         wait = (wait * 2).min(Duration::from_millis(500));
                     }
+                    self.shared.waited_for_lock(waiting_since.elapsed());
                 }
                 None => break, // the store is failing: fetch alone
             }

@@ -200,6 +200,8 @@ impl TokenCache {
                 store_lock_ttl: DEFAULT_STORE_LOCK_TTL,
             },
             store: None,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 
@@ -329,6 +331,8 @@ impl fmt::Debug for TokenCache {
 pub struct TokenCacheBuilder {
     config: CacheConfig,
     store: Option<Arc<dyn TokenStore>>,
+    #[cfg(feature = "metrics")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl TokenCacheBuilder {
@@ -377,9 +381,21 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// The OpenTelemetry meter this cache reports to (feature `metrics`; see
+    /// [`crate::metrics`]). Default: the global meter provider's, as it is at
+    /// [`TokenCacheBuilder::build`].
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter.clone());
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> TokenCache {
-        TokenCache {
+        #[cfg(feature = "metrics")]
+        let meter = self.meter.unwrap_or_else(crate::metrics::default_meter);
+        let cache = TokenCache {
             inner: Arc::new(CacheInner {
                 shared: Arc::new(Shared {
                     config: self.config,
@@ -393,11 +409,20 @@ impl TokenCacheBuilder {
                     store_down: std::sync::atomic::AtomicBool::new(false),
                     store_failed_at: Mutex::new(None),
                     counters: self::stats::Counters::default(),
+                    #[cfg(feature = "metrics")]
+                    lock_wait: crate::metrics::duration_histogram(
+                        &meter,
+                        crate::metrics::STORE_LOCK_WAIT,
+                        "Time a replica waited for another replica's fetch",
+                    ),
                 }),
                 index: Mutex::new(Index::default()),
                 listening: std::sync::atomic::AtomicBool::new(false),
             }),
-        }
+        };
+        #[cfg(feature = "metrics")]
+        self::stats::observe(&meter, &cache.inner.shared);
+        cache
     }
 }
 

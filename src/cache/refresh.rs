@@ -133,7 +133,7 @@ pub(super) fn record_outcome(span: &tracing::Span, result: &Result<Token>) {
         "outcome",
         match result {
             Ok(_) => "token",
-            Err(error) => crate::client::retry::error_kind(error),
+            Err(error) => error.kind(),
         },
     );
 }

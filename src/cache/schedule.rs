@@ -205,6 +205,7 @@ async fn run_deadline(entry: Arc<Entry>, generation: u64, action: Action) {
                 .await;
             super::refresh::record_outcome(&span, &result);
             if let Err(error) = result {
+                super::stats::Counters::add(&entry.shared.counters.refresh_failures);
                 entry.schedule_retry(&mut state, generation, &error);
             }
         }

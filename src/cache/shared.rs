@@ -26,6 +26,9 @@ pub(super) struct Shared {
     pub(super) store_failed_at: Mutex<Option<tokio::time::Instant>>,
     /// What the cache did, for `TokenCache::stats`.
     pub(super) counters: Counters,
+    /// How long replicas waited for another's fetch (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(super) lock_wait: opentelemetry::metrics::Histogram<f64>,
 }
 
 /// After a store call fails, fetches leave the store alone this long (then one probes it):
@@ -37,6 +40,14 @@ const STORE_REST: Duration = Duration::from_secs(2);
 const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
 
 impl Shared {
+    /// A wait for another replica's fetch ended (with its token, or at the lock's expiry).
+    pub(super) fn waited_for_lock(&self, waited: Duration) {
+        #[cfg(feature = "metrics")]
+        self.lock_wait.record(waited.as_secs_f64(), &[]);
+        #[cfg(not(feature = "metrics"))]
+        let _ = waited;
+    }
+
     /// Runs one store call: `None` if it failed or timed out, which is logged once per outage
     /// and counted; the cache goes on without the store.
     /// Whether the store failed moments ago and is being left alone.

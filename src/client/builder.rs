@@ -34,6 +34,8 @@ pub struct ClientBuilder {
     root_certificates: Vec<Vec<u8>>,
     only_added_roots: bool,
     confidential_password_grant: bool,
+    #[cfg(feature = "metrics")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 /// How long rejected ROPC credentials are answered from memory by default.
@@ -58,6 +60,8 @@ impl ClientBuilder {
             root_certificates: Vec::new(),
             only_added_roots: false,
             confidential_password_grant: false,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 
@@ -152,6 +156,16 @@ impl ClientBuilder {
     /// Time allowed to connect, for the SDK's own HTTP client. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The OpenTelemetry meter this client's token requests and call durations are reported
+    /// to (feature `metrics`; see [`crate::metrics`]). Default: the global meter provider's,
+    /// as it is at [`ClientBuilder::build`].
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter.clone());
         self
     }
 
@@ -300,6 +314,10 @@ impl ClientBuilder {
                 transport: Transport {
                     http,
                     timeout: self.timeout,
+                    #[cfg(feature = "metrics")]
+                    metrics: crate::metrics::ClientMetrics::new(
+                        &self.meter.unwrap_or_else(crate::metrics::default_meter),
+                    ),
                 },
                 retry: self.retry,
                 rejected_credentials: RejectedCredentials::new(self.remember_rejections),

@@ -169,6 +169,21 @@ pub(crate) async fn send_with_retries(
     grant: GrantKind,
     request: &FormRequest<'_>,
 ) -> Result<Token> {
+    #[cfg(feature = "metrics")]
+    let started = std::time::Instant::now();
+    let result = send_until_done(transport, policy, authority, grant, request).await;
+    #[cfg(feature = "metrics")]
+    transport.metrics.call(grant, started.elapsed(), result.as_ref().err());
+    result
+}
+
+async fn send_until_done(
+    transport: &Transport,
+    policy: &RetryPolicy,
+    authority: &Authority,
+    grant: GrantKind,
+    request: &FormRequest<'_>,
+) -> Result<Token> {
     let started = tokio::time::Instant::now();
     // The budget is a deadline for the whole call, requests in flight included: a server
     // that trickles its body cannot stretch a 60 s budget to 88 s.
@@ -203,6 +218,8 @@ pub(crate) async fn send_with_retries(
                 std::sync::Arc::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
             )),
         };
+        #[cfg(feature = "metrics")]
+        transport.metrics.request(grant, sent.as_ref().err());
         let error = match sent {
             Ok(token) => {
                 span.record("outcome", "token");
@@ -213,7 +230,7 @@ pub(crate) async fn send_with_retries(
         if let Some(status) = error.status() {
             span.record("status", status);
         }
-        span.record("outcome", tracing::field::display(error_kind(&error)));
+        span.record("outcome", tracing::field::display(error.kind()));
         let code = error.b2c_code().map(tracing::field::display);
         match attempts.decide(policy, &error, started.elapsed(), random_fraction()) {
             Ok(Decision::Stop) => {
@@ -229,22 +246,6 @@ pub(crate) async fn send_with_retries(
                 return Err(throttled);
             }
         }
-    }
-}
-
-pub(crate) fn error_kind(error: &Error) -> &'static str {
-    match error {
-        Error::Config(_) => "config",
-        Error::Throttled { .. } => "throttled",
-        Error::Rejected(_) => "rejected",
-        Error::UnexpectedResponse(_) => "unexpected_response",
-        Error::Transport { .. } => "transport",
-        Error::UnusableToken(_) => "unusable_token",
-        Error::RequestNotSent(_) => "request_not_sent",
-        #[cfg(feature = "validate")]
-        Error::InvalidToken(_) => "invalid_token",
-        #[cfg(feature = "blocking")]
-        Error::BlockingInsideAsyncRuntime => "blocking_inside_async_runtime",
     }
 }
 

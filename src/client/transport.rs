@@ -25,6 +25,8 @@ pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) timeout: Duration,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::ClientMetrics,
 }
 
 /// One form POST, ready to send.

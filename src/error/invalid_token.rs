@@ -54,6 +54,50 @@ pub enum InvalidToken {
 }
 
 impl InvalidToken {
+    /// Every reason's stable name, in [`InvalidToken::reason`]'s order.
+    pub(crate) const REASONS: [&'static str; 14] = [
+        "missing",
+        "too_large",
+        "malformed",
+        "algorithm",
+        "missing_key_id",
+        "unknown_key_id",
+        "bad_signature",
+        "issuer",
+        "audience",
+        "expired",
+        "not_yet_valid",
+        "missing_claim",
+        "policy",
+        "insufficient_scope",
+    ];
+
+    /// A stable snake_case name for the reason (`expired`, `bad_signature`, `audience`...),
+    /// without the details: for logs and metrics, where a value must come from a short list.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        Self::REASONS[self.reason_index()]
+    }
+
+    pub(crate) fn reason_index(&self) -> usize {
+        match self {
+            Self::Missing => 0,
+            Self::TooLarge { .. } => 1,
+            Self::Malformed(_) => 2,
+            Self::Algorithm(_) => 3,
+            Self::MissingKeyId => 4,
+            Self::UnknownKeyId => 5,
+            Self::BadSignature => 6,
+            Self::Issuer(_) => 7,
+            Self::Audience => 8,
+            Self::Expired => 9,
+            Self::NotYetValid => 10,
+            Self::MissingClaim(_) => 11,
+            Self::Policy(_) => 12,
+            Self::InsufficientScope { .. } => 13,
+        }
+    }
+
     /// The RFC 6750 error code: `invalid_token`, `insufficient_scope`, or `None` for a
     /// request without a token (the RFC asks for no code then).
     #[must_use]

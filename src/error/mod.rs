@@ -138,6 +138,23 @@ impl Error {
         }
     }
 
+    /// A stable snake_case name of the variant, for spans and metrics (`error.type`).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Throttled { .. } => "throttled",
+            Self::Rejected(_) => "rejected",
+            Self::UnexpectedResponse(_) => "unexpected_response",
+            Self::Transport { .. } => "transport",
+            Self::UnusableToken(_) => "unusable_token",
+            Self::RequestNotSent(_) => "request_not_sent",
+            #[cfg(feature = "validate")]
+            Self::InvalidToken(_) => "invalid_token",
+            #[cfg(feature = "blocking")]
+            Self::BlockingInsideAsyncRuntime => "blocking_inside_async_runtime",
+        }
+    }
+
     /// Whether the token endpoint's TLS certificate was refused (untrusted issuer, wrong
     /// host name, expired). The message says how to trust a private CA.
     #[must_use]

@@ -31,6 +31,8 @@ pub struct ValidatorBuilder {
     http: Option<reqwest::Client>,
     roots: Vec<Vec<u8>>,
     timeout: Duration,
+    #[cfg(feature = "metrics")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl ValidatorBuilder {
@@ -52,12 +54,24 @@ impl ValidatorBuilder {
             http: None,
             roots: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 
     /// Accepts tokens from another policy too (each policy is its own issuer of keys).
     pub fn authority(mut self, authority: Authority) -> Self {
         self.authorities.push(authority);
+        self
+    }
+
+    /// The OpenTelemetry meter this validator reports its results and key fetches to (feature
+    /// `metrics`; see [`crate::metrics`]). Default: the global meter provider's, as it is at
+    /// [`ValidatorBuilder::build`].
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter.clone());
         self
     }
 
@@ -197,6 +211,10 @@ impl ValidatorBuilder {
                 timeout: self.timeout,
                 cooldown: self.cooldown,
                 retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
+                #[cfg(feature = "metrics")]
+                metrics: crate::metrics::ValidatorMetrics::new(
+                    &self.meter.unwrap_or_else(crate::metrics::default_meter),
+                ),
             },
             seen: Seen::new(self.cache_capacity),
             background: OnceLock::new(),

@@ -68,6 +68,8 @@ pub(super) struct Fetcher {
     pub(super) cooldown: Duration,
     /// The least time between attempts while no key was ever fetched.
     pub(super) retry_after_failure: Duration,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: crate::metrics::ValidatorMetrics,
 }
 
 struct Attempts {
@@ -184,6 +186,13 @@ impl KeySource {
     }
 
     async fn fetch(&self, fetcher: &Fetcher) -> Result<Published> {
+        let fetched = self.fetch_documents(fetcher).await;
+        #[cfg(feature = "metrics")]
+        fetcher.metrics.key_fetch(fetched.as_ref().err());
+        fetched
+    }
+
+    async fn fetch_documents(&self, fetcher: &Fetcher) -> Result<Published> {
         let url = &self.metadata_url;
         let metadata = get_json(&fetcher.http, url, fetcher.timeout, Document::Metadata).await?;
         let field = |name| document_string(&metadata, name).map_err(|e| Document::Metadata.error(url, e));

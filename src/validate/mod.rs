@@ -130,6 +130,17 @@ impl Validator {
     /// [`Error::UnexpectedResponse`] when no key could ever be fetched for its policy (the
     /// API should answer 503, not 401).
     pub async fn validate(&self, token: &str) -> Result<Claims> {
+        let result = self.validate_unrecorded(token).await;
+        #[cfg(feature = "metrics")]
+        match &result {
+            Ok(_) => self.0.fetcher.metrics.validated(None),
+            Err(Error::InvalidToken(reason)) => self.0.fetcher.metrics.validated(Some(reason)),
+            Err(_) => {} // no key could be fetched: counted as a key fetch error
+        }
+        result
+    }
+
+    async fn validate_unrecorded(&self, token: &str) -> Result<Claims> {
         let inner = &*self.0;
         if let Some(claims) = inner.seen.get(token) {
             self.check_scopes(&claims, &inner.rules.required_scopes)?;

@@ -27,6 +27,8 @@ mod grants;
 #[cfg(feature = "cli")]
 mod hostile_servers;
 mod lockout;
+#[cfg(all(feature = "metrics", feature = "validate"))]
+mod metrics;
 #[cfg(all(feature = "reqwest-middleware", feature = "tower"))]
 mod middleware;
 mod model;
