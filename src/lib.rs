@@ -81,6 +81,8 @@
 //! * `axum`: [`Claims`](crate::validate::Claims) as an axum extractor.
 //! * `blocking`: [`blocking::Client`] and [`blocking::TokenCache`], the client and the cache
 //!   for programs without an async runtime.
+//! * `metrics`: OpenTelemetry metrics from the client, the cache and the validator
+//!   (names and attributes: [`metrics`]).
 //! * `cli`: the `b2c-token` command (see the README).
 //! * `test-tenant`: [`test_tenant::FakeTenant`], an in-process fake B2C tenant on loopback
 //!   that issues real RS256-signed JWTs, for your tests and for the quickstart.
