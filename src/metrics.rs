@@ -33,13 +33,8 @@
 //! hit stay untouched (the facade has no callbacks: every hit would call into the recorder),
 //! and its semantic conventions are the ones Azure Monitor and most back ends read.
 
-use std::time::Duration;
-
-use opentelemetry::metrics::{Counter, Histogram, Meter};
-use opentelemetry::{InstrumentationScope, KeyValue};
-
-use crate::client::GrantKind;
-use crate::error::Error;
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::InstrumentationScope;
 
 /// Token requests sent to the token endpoint, each attempt counted.
 pub const TOKEN_REQUESTS: &str = "b2c_token.token.requests";
@@ -89,108 +84,4 @@ pub(crate) fn duration_histogram(meter: &Meter, name: &'static str, description:
         .with_description(description)
         .with_boundaries(duration_buckets())
         .build()
-}
-
-/// A client's instruments.
-#[derive(Clone)]
-pub(crate) struct ClientMetrics {
-    requests: Counter<u64>,
-    duration: Histogram<f64>,
-}
-
-impl ClientMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
-        Self {
-            requests: meter
-                .u64_counter(TOKEN_REQUESTS)
-                .with_unit("{request}")
-                .with_description("Token requests sent, each attempt counted")
-                .build(),
-            duration: duration_histogram(meter, TOKEN_DURATION, "Time for one call of a grant, retries included"),
-        }
-    }
-
-    fn attributes(grant: GrantKind, error: Option<&Error>) -> Vec<KeyValue> {
-        let mut attributes = vec![KeyValue::new(GRANT, grant.grant_type())];
-        if let Some(error) = error {
-            attributes.push(KeyValue::new(ERROR_TYPE, error.kind()));
-        }
-        attributes
-    }
-
-    /// One request sent, and how it ended.
-    pub(crate) fn request(&self, grant: GrantKind, error: Option<&Error>) {
-        self.requests.add(1, &Self::attributes(grant, error));
-    }
-
-    /// One call of a grant, retries included.
-    pub(crate) fn call(&self, grant: GrantKind, elapsed: Duration, error: Option<&Error>) {
-        self.duration
-            .record(elapsed.as_secs_f64(), &Self::attributes(grant, error));
-    }
-}
-
-impl std::fmt::Debug for ClientMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientMetrics")
-    }
-}
-
-/// A validator's instruments. Results are counted in atomics (one per result, a relaxed add
-/// per validation) and read by an observable counter at collection: a remembered token stays
-/// a lookup and one add.
-#[cfg(feature = "validate")]
-pub(crate) struct ValidatorMetrics {
-    /// `[valid, each refusal reason...]`.
-    results: std::sync::Arc<[std::sync::atomic::AtomicU64; 15]>,
-    key_fetches: Counter<u64>,
-}
-
-#[cfg(feature = "validate")]
-impl ValidatorMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        let results: std::sync::Arc<[AtomicU64; 15]> = std::sync::Arc::new(Default::default());
-        let counts = std::sync::Arc::downgrade(&results);
-        meter
-            .u64_observable_counter(VALIDATIONS)
-            .with_unit("{token}")
-            .with_description("Tokens checked by Validator::validate, by result")
-            .with_callback(move |observer| {
-                let Some(counts) = counts.upgrade() else {
-                    return;
-                };
-                let names = std::iter::once("valid").chain(crate::validate::InvalidToken::REASONS);
-                for (name, count) in names.zip(counts.iter()) {
-                    let count = count.load(Ordering::Relaxed);
-                    if count > 0 {
-                        observer.observe(count, &[KeyValue::new("b2c_token.validation.result", name)]);
-                    }
-                }
-            })
-            .build();
-        Self {
-            results,
-            key_fetches: meter
-                .u64_counter(KEY_FETCHES)
-                .with_unit("{fetch}")
-                .with_description("Metadata and key-set fetches by a validator")
-                .build(),
-        }
-    }
-
-    /// One validation's result.
-    #[inline]
-    pub(crate) fn validated(&self, refused: Option<&crate::validate::InvalidToken>) {
-        let slot = refused.map_or(0, |reason| 1 + reason.reason_index());
-        self.results[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// One metadata + key-set fetch, and how it ended.
-    pub(crate) fn key_fetch(&self, error: Option<&Error>) {
-        match error {
-            None => self.key_fetches.add(1, &[]),
-            Some(error) => self.key_fetches.add(1, &[KeyValue::new(ERROR_TYPE, error.kind())]),
-        }
-    }
 }

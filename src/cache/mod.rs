@@ -421,7 +421,7 @@ impl TokenCacheBuilder {
             }),
         };
         #[cfg(feature = "metrics")]
-        self::stats::observe(&meter, &cache.inner.shared);
+        self::shared::observe(&meter, &cache.inner.shared);
         cache
     }
 }

@@ -83,3 +83,69 @@ impl Shared {
         }
     }
 }
+
+/// Reports a cache's counters through observable instruments (feature `metrics`): read when
+/// the exporter collects, so a hit does nothing it did not already do. The callbacks hold the
+/// cache weakly: a dropped cache reports nothing more.
+#[cfg(feature = "metrics")]
+pub(super) fn observe(meter: &opentelemetry::metrics::Meter, shared: &Arc<Shared>) {
+    use opentelemetry::KeyValue;
+
+    use crate::metrics::{CACHE_FETCH_FAILURES, CACHE_LOOKUPS, CACHE_REFRESHES, ERROR_TYPE, STORE_ERRORS};
+
+    fn reading(
+        shared: &Arc<Shared>,
+        report: impl Fn(&super::stats::CacheStats, &dyn opentelemetry::metrics::AsyncInstrument<u64>)
+            + Send
+            + Sync
+            + 'static,
+    ) -> impl Fn(&dyn opentelemetry::metrics::AsyncInstrument<u64>) + Send + Sync + 'static {
+        let cache = std::sync::Arc::downgrade(shared);
+        move |observer| {
+            if let Some(shared) = cache.upgrade() {
+                report(&shared.counters.snapshot(), observer);
+            }
+        }
+    }
+    meter
+        .u64_observable_counter(CACHE_LOOKUPS)
+        .with_unit("{lookup}")
+        .with_description("Token cache lookups: hits served without waiting, misses that waited")
+        .with_callback(reading(shared, |stats, observer| {
+            observer.observe(stats.hits, &[KeyValue::new("b2c_token.cache.result", "hit")]);
+            observer.observe(stats.misses, &[KeyValue::new("b2c_token.cache.result", "miss")]);
+        }))
+        .build();
+    meter
+        .u64_observable_counter(CACHE_REFRESHES)
+        .with_unit("{refresh}")
+        .with_description("Background refreshes ahead of expiry, started and failed")
+        .with_callback(reading(shared, |stats, observer| {
+            observer.observe(stats.refreshes, &[KeyValue::new("b2c_token.refresh.result", "started")]);
+            observer.observe(
+                stats.refresh_failures,
+                &[KeyValue::new("b2c_token.refresh.result", "failed")],
+            );
+        }))
+        .build();
+    meter
+        .u64_observable_counter(CACHE_FETCH_FAILURES)
+        .with_unit("{fetch}")
+        .with_description("Cache fetches that ended in an error")
+        .with_callback(reading(shared, |stats, observer| {
+            observer.observe(stats.throttles, &[KeyValue::new(ERROR_TYPE, "throttled")]);
+            observer.observe(
+                stats.failures.saturating_sub(stats.throttles),
+                &[KeyValue::new(ERROR_TYPE, "_OTHER")],
+            );
+        }))
+        .build();
+    meter
+        .u64_observable_counter(STORE_ERRORS)
+        .with_unit("{error}")
+        .with_description("Shared-store calls that failed or timed out")
+        .with_callback(reading(shared, |stats, observer| {
+            observer.observe(stats.store_errors, &[])
+        }))
+        .build();
+}

@@ -315,7 +315,7 @@ impl ClientBuilder {
                     http,
                     timeout: self.timeout,
                     #[cfg(feature = "metrics")]
-                    metrics: crate::metrics::ClientMetrics::new(
+                    metrics: super::metrics::ClientMetrics::new(
                         &self.meter.unwrap_or_else(crate::metrics::default_meter),
                     ),
                 },

@@ -6,6 +6,8 @@ use std::sync::Arc;
 mod builder;
 pub(crate) mod grant;
 mod lockout;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 pub(crate) mod retry;
 pub(crate) mod transport;
 

@@ -173,7 +173,7 @@ pub(crate) async fn send_with_retries(
     let started = std::time::Instant::now();
     let result = send_until_done(transport, policy, authority, grant, request).await;
     #[cfg(feature = "metrics")]
-    transport.metrics.call(grant, started.elapsed(), result.as_ref().err());
+    transport.metrics.call(grant.grant_type(), started.elapsed(), result.as_ref().err());
     result
 }
 
@@ -219,7 +219,7 @@ async fn send_until_done(
             )),
         };
         #[cfg(feature = "metrics")]
-        transport.metrics.request(grant, sent.as_ref().err());
+        transport.metrics.request(grant.grant_type(), sent.as_ref().err());
         let error = match sent {
             Ok(token) => {
                 span.record("outcome", "token");

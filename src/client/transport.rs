@@ -26,7 +26,7 @@ pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) timeout: Duration,
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: crate::metrics::ClientMetrics,
+    pub(crate) metrics: super::metrics::ClientMetrics,
 }
 
 /// One form POST, ready to send.

@@ -212,7 +212,7 @@ impl ValidatorBuilder {
                 cooldown: self.cooldown,
                 retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
                 #[cfg(feature = "metrics")]
-                metrics: crate::metrics::ValidatorMetrics::new(
+                metrics: super::metrics::ValidatorMetrics::new(
                     &self.meter.unwrap_or_else(crate::metrics::default_meter),
                 ),
             },

@@ -69,7 +69,7 @@ pub(super) struct Fetcher {
     /// The least time between attempts while no key was ever fetched.
     pub(super) retry_after_failure: Duration,
     #[cfg(feature = "metrics")]
-    pub(super) metrics: crate::metrics::ValidatorMetrics,
+    pub(super) metrics: super::metrics::ValidatorMetrics,
 }
 
 struct Attempts {

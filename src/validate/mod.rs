@@ -10,6 +10,8 @@ mod claims;
 pub(crate) mod jwt;
 pub(crate) mod keys;
 mod layer;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 mod seen;
 
 #[cfg(feature = "axum")]
