@@ -4,7 +4,7 @@
 //! against it:
 //!
 //! ```text
-//! cargo run --example quickstart --features test-tenant
+//! cargo run --bin b2c-token-quickstart --features test-tenant
 //! ```
 //!
 //! To run against a real tenant instead, set the same variables the `b2c-token` command reads
@@ -15,7 +15,7 @@
 //! B2C_USERNAME=alice@contoso.com B2C_PASSWORD=... \
 //! B2C_CONFIDENTIAL_CLIENT_ID=<confidential client id> B2C_CLIENT_SECRET=... \
 //! B2C_SCOPE=https://contoso.onmicrosoft.com/api/.default \
-//! cargo run --example quickstart --features test-tenant
+//! cargo run --bin b2c-token-quickstart --features test-tenant
 //! ```
 //!
 //! The ROPC part runs when `B2C_USERNAME` and `B2C_PASSWORD` are set; the client-credentials
@@ -26,8 +26,8 @@
 //! fake tenant as Microsoft Entra External ID or Entra ID, and adds a certificate credential:
 //!
 //! ```text
-//! cargo run --example quickstart --features test-tenant -- --authority external-id
-//! cargo run --example quickstart --features test-tenant -- --authority entra
+//! cargo run --bin b2c-token-quickstart --features test-tenant -- --authority external-id
+//! cargo run --bin b2c-token-quickstart --features test-tenant -- --authority entra
 //! ```
 
 use std::env;
@@ -75,7 +75,7 @@ fn requested_kind() -> Result<AuthorityKind, BoxError> {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
