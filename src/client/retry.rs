@@ -173,7 +173,9 @@ pub(crate) async fn send_with_retries(
     let started = std::time::Instant::now();
     let result = send_until_done(transport, policy, authority, grant, request).await;
     #[cfg(feature = "metrics")]
-    transport.metrics.call(grant.grant_type(), started.elapsed(), result.as_ref().err());
+    transport
+        .metrics
+        .call(grant.grant_type(), started.elapsed(), result.as_ref().err());
     result
 }
 

@@ -35,6 +35,18 @@ async fn replica(redis: &RedisServer) -> TokenCache {
 /// A replica whose Redis calls may take up to a second: for tests of what replicas do with a
 /// working store, on a machine loaded enough (all tests at once on 2 cores) that the default
 /// 100 ms would sometimes pass for an outage, and the replica would rightly go it alone.
+async fn patient_replica_with_lock(redis: &RedisServer, lock_ttl: Duration) -> TokenCache {
+    let store = store_builder(redis, KEY)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    TokenCache::builder()
+        .store(Arc::new(store))
+        .store_lock_ttl(lock_ttl)
+        .build()
+}
+
 async fn patient_replica(redis: &RedisServer) -> TokenCache {
     let store = store_builder(redis, KEY)
         .timeout(Duration::from_secs(1))
@@ -199,7 +211,7 @@ async fn rotated_refresh_tokens_reach_every_replica() {
             &Scopes::empty(),
         ));
     }
-    read_for(&sources, Duration::from_secs(5)).await;
+    read_for(&sources, Duration::from_secs(6)).await;
     // Every refresh used the newest refresh token: a reused one would revoke the grant and
     // force a password sign-in.
     let store_errors: u64 = caches.iter().map(|cache| cache.stats().store_errors).sum();
