@@ -35,6 +35,7 @@ async fn replica(redis: &RedisServer) -> TokenCache {
 /// A replica whose Redis calls may take up to a second: for tests of what replicas do with a
 /// working store, on a machine loaded enough (all tests at once on 2 cores) that the default
 /// 100 ms would sometimes pass for an outage, and the replica would rightly go it alone.
+/// This one also holds the store's fetch lock for `lock_ttl`, with a 2 s call timeout.
 async fn patient_replica_with_lock(redis: &RedisServer, lock_ttl: Duration) -> TokenCache {
     let store = store_builder(redis, KEY)
         .timeout(Duration::from_secs(2))
@@ -47,6 +48,7 @@ async fn patient_replica_with_lock(redis: &RedisServer, lock_ttl: Duration) -> T
         .build()
 }
 
+/// As [`patient_replica_with_lock`], with a 1 s call timeout and a 2 s lock.
 async fn patient_replica(redis: &RedisServer) -> TokenCache {
     let store = store_builder(redis, KEY)
         .timeout(Duration::from_secs(1))
@@ -187,7 +189,11 @@ async fn ten_processes_share_one_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_refresh_tokens_reach_every_replica() {
     let redis = RedisServer::start();
-    let lifetime = Duration::from_secs(2);
+    // Margins for a loaded machine (the suite runs four test threads on two cores): a lock
+    // that outlives a slow holder's refresh and store calls that do not time out, else a
+    // replica refreshes alone with an older refresh token (what this test must rule out when
+    // the store works).
+    let lifetime = Duration::from_secs(3);
     let tenant = FakeTenant::builder()
         .access_token_lifetime(lifetime)
         .old_refresh_tokens_stay_valid(false)
@@ -202,7 +208,7 @@ async fn rotated_refresh_tokens_reach_every_replica() {
         .unwrap();
     let (mut sources, mut caches) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        let cache = patient_replica(&redis).await;
+        let cache = patient_replica_with_lock(&redis, Duration::from_secs(4)).await;
         caches.push(cache.clone());
         sources.push(cache.password(
             &client,
