@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --example daemon --features test-tenant,reqwest-middleware                 # against the embedded fake tenant, 10 calls
 //! DAEMON_CALLS=30 cargo run --example daemon --features test-tenant,reqwest-middleware
+//! cargo run --example daemon --features test-tenant,reqwest-middleware,metrics       # prints the metrics at the end
 //! ```
+//!
+//! With `metrics`, the client and the cache report to an OpenTelemetry SDK meter provider (an
+//! in-memory exporter here; OTLP or Prometheus in a real service) and the job prints what was
+//! collected when it ends.
 //!
 //! The fake tenant issues 4-second tokens here so that refreshes are visible: watch the token
 //! prefix change while every call keeps succeeding. Against a real tenant, build the `Client`
@@ -36,8 +41,16 @@ async fn main() -> Result<(), BoxError> {
     println!("Fake tenant at {}, protected API at http://{api}/.", tenant.base_url());
 
     // Once, at start-up: the client, the cache, and the HTTP client wrapped with BearerAuth.
-    let client = tenant.confidential_client(defaults::SIGNIN_POLICY)?.build()?;
-    let cache = TokenCache::new();
+    #[cfg(feature = "metrics")]
+    let (provider, exporter) = metrics::provider();
+    let client = tenant.confidential_client(defaults::SIGNIN_POLICY)?;
+    #[cfg(feature = "metrics")]
+    let client = client.meter(&metrics::meter(&provider));
+    let client = client.build()?;
+    let cache = TokenCache::builder();
+    #[cfg(feature = "metrics")]
+    let cache = cache.meter(&metrics::meter(&provider));
+    let cache = cache.build();
     let scopes = Scopes::new([tenant.api_default_scope()])?;
     let auth = BearerAuth::client_credentials(&cache, &client, &scopes).allow_host(&api.to_string())?;
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
@@ -67,7 +80,70 @@ async fn main() -> Result<(), BoxError> {
         "{calls} calls, {} token requests: the token was refreshed in the background while the job ran.",
         tenant.token_requests(GrantKind::ClientCredentials)
     );
+    #[cfg(feature = "metrics")]
+    metrics::print(&provider, &exporter)?;
     Ok(())
+}
+
+/// An OpenTelemetry SDK set up as a service would (with an in-memory exporter standing in for
+/// OTLP or Prometheus), and what it collected, printed.
+#[cfg(feature = "metrics")]
+mod metrics {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    pub(crate) fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        (provider, exporter)
+    }
+
+    pub(crate) fn meter(provider: &SdkMeterProvider) -> opentelemetry::metrics::Meter {
+        provider.meter("daemon")
+    }
+
+    pub(crate) fn print(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> Result<(), super::BoxError> {
+        provider.force_flush()?;
+        println!("Metrics:");
+        let finished = exporter.get_finished_metrics()?;
+        let Some(last) = finished.last() else {
+            return Ok(());
+        };
+        for metric in last.scope_metrics().flat_map(|scope| scope.metrics()) {
+            let points: Vec<String> = match metric.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
+                    .data_points()
+                    .map(|p| format!("{}{}", p.value(), attributes(p.attributes())))
+                    .collect(),
+                AggregatedMetrics::F64(MetricData::Histogram(histogram)) => histogram
+                    .data_points()
+                    .map(|p| {
+                        format!(
+                            "{} calls, {:.1} ms total{}",
+                            p.count(),
+                            p.sum() * 1e3,
+                            attributes(p.attributes())
+                        )
+                    })
+                    .collect(),
+                _ => continue,
+            };
+            println!("  {} ({}): {}", metric.name(), metric.unit(), points.join("; "));
+        }
+        Ok(())
+    }
+
+    fn attributes<'a>(attributes: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
+        let shown: Vec<String> = attributes.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(" {{{}}}", shown.join(", "))
+        }
+    }
 }
 
 /// A tiny API that answers 200 to requests carrying a bearer token and 401 otherwise.
