@@ -112,6 +112,7 @@ pub mod outgoing;
 mod scope;
 pub mod secret;
 pub mod store;
+mod striped;
 mod sync;
 mod token;
 mod untrusted_file;

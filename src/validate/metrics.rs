@@ -1,46 +1,54 @@
 //! A validator's OpenTelemetry instruments (feature `metrics`): results by reason, key
 //! fetches. Names: [`crate::metrics`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry::KeyValue;
 
 use super::InvalidToken;
 use crate::error::Error;
 use crate::metrics::{ERROR_TYPE, KEY_FETCHES, VALIDATIONS};
+use crate::striped::StripedCounter;
 
-/// A validator's instruments. Results are counted in atomics (one per result, a relaxed add
-/// per validation) and read by an observable counter at collection: a remembered token stays
-/// a lookup and one add.
+/// A validator's instruments. Results are counted where they happen (accepted tokens in a
+/// [`StripedCounter`]: no locked instruction on a remembered token's path; refusals one atomic
+/// each) and read by an observable counter at collection.
 pub(crate) struct ValidatorMetrics {
-    /// `[valid, each refusal reason...]`.
-    results: std::sync::Arc<[std::sync::atomic::AtomicU64; 15]>,
+    counts: Arc<Counts>,
     key_fetches: Counter<u64>,
+}
+
+#[derive(Default)]
+struct Counts {
+    valid: StripedCounter,
+    /// One per refusal reason, in [`InvalidToken::REASONS`]' order.
+    refused: [AtomicU64; InvalidToken::REASONS.len()],
 }
 
 impl ValidatorMetrics {
     pub(crate) fn new(meter: &Meter) -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        let results: std::sync::Arc<[AtomicU64; 15]> = std::sync::Arc::new(Default::default());
-        let counts = std::sync::Arc::downgrade(&results);
+        let counts = Arc::new(Counts::default());
+        let reading = Arc::downgrade(&counts);
         meter
             .u64_observable_counter(VALIDATIONS)
             .with_unit("{token}")
             .with_description("Tokens checked by Validator::validate, by result")
             .with_callback(move |observer| {
-                let Some(counts) = counts.upgrade() else {
+                let Some(counts) = reading.upgrade() else {
                     return;
                 };
-                let names = std::iter::once("valid").chain(InvalidToken::REASONS);
-                for (name, count) in names.zip(counts.iter()) {
-                    let count = count.load(Ordering::Relaxed);
-                    if count > 0 {
-                        observer.observe(count, &[KeyValue::new("b2c_token.validation.result", name)]);
-                    }
+                let refused = counts.refused.iter().map(|count| count.load(Ordering::Relaxed));
+                let results = std::iter::once(("valid", counts.valid.sum()))
+                    .chain(InvalidToken::REASONS.into_iter().zip(refused));
+                for (name, count) in results.filter(|&(_, count)| count > 0) {
+                    observer.observe(count, &[KeyValue::new("b2c_token.validation.result", name)]);
                 }
             })
             .build();
         Self {
-            results,
+            counts,
             key_fetches: meter
                 .u64_counter(KEY_FETCHES)
                 .with_unit("{fetch}")
@@ -52,8 +60,12 @@ impl ValidatorMetrics {
     /// One validation's result.
     #[inline]
     pub(crate) fn validated(&self, refused: Option<&InvalidToken>) {
-        let slot = refused.map_or(0, |reason| 1 + reason.reason_index());
-        self.results[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match refused {
+            None => self.counts.valid.add_one(),
+            Some(reason) => {
+                self.counts.refused[reason.reason_index()].fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// One metadata + key-set fetch, and how it ended.
