@@ -40,7 +40,9 @@ impl TokenCache {
     }
 
     /// Wraps an async cache built with [`crate::TokenCache::builder`] (its sizes, refresh
-    /// window, store), so that its refreshes run on a background thread of this cache's.
+    /// window, store, meter), so that its refreshes run on a background thread of this
+    /// cache's. Hand over a cache no async code has used yet: one that already fetched inside
+    /// another runtime keeps its background refreshes there.
     ///
     /// # Errors
     /// [`crate::Error::Config`] when the thread cannot be started.
