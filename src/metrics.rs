@@ -11,13 +11,17 @@
 //! |---|---|---|---|
 //! | [`TOKEN_REQUESTS`] | counter | `{request}` | `b2c_token.grant`, `error.type` (failed requests) |
 //! | [`TOKEN_DURATION`] | histogram | `s` | `b2c_token.grant`, `error.type`: one call of a grant, retries included (time to token) |
-//! | [`CACHE_LOOKUPS`] | observable counter | `{lookup}` | `b2c_token.cache.result` = `hit` / `miss` |
-//! | [`CACHE_REFRESHES`] | observable counter | `{refresh}` | `b2c_token.refresh.result` = `started` / `failed` (background refreshes ahead of expiry) |
-//! | [`CACHE_FETCH_FAILURES`] | observable counter | `{fetch}` | `error.type` = `throttled` / `_OTHER` |
-//! | [`STORE_ERRORS`] | observable counter | `{error}` | none |
-//! | [`STORE_LOCK_WAIT`] | histogram | `s` | none: how long a replica waited for another's fetch |
-//! | [`VALIDATIONS`] | counter | `{token}` | `b2c_token.validation.result` = `valid` or the refusal's reason (`expired`, `bad_signature`, `audience`...) |
-//! | [`KEY_FETCHES`] | counter | `{fetch}` | `error.type` (failed fetches) |
+//! | [`CACHE_LOOKUPS`] | observable counter | `{lookup}` | `b2c_token.cache.name`, `b2c_token.cache.result` = `hit` / `miss` |
+//! | [`CACHE_REFRESHES`] | observable counter | `{refresh}` | `b2c_token.cache.name`, `b2c_token.refresh.result` = `started` / `failed` (background refreshes ahead of expiry) |
+//! | [`CACHE_FETCH_FAILURES`] | observable counter | `{fetch}` | `b2c_token.cache.name`, `error.type` = `throttled` / `_OTHER` |
+//! | [`STORE_ERRORS`] | observable counter | `{error}` | `b2c_token.cache.name` |
+//! | [`STORE_LOCK_WAIT`] | histogram | `s` | `b2c_token.cache.name`: how long a replica waited for another's fetch |
+//! | [`VALIDATIONS`] | observable counter | `{token}` | `b2c_token.validator.name`, `b2c_token.validation.result` = `valid` or the refusal's reason (`expired`, `bad_signature`, `audience`...) |
+//! | [`KEY_FETCHES`] | counter | `{fetch}` | `b2c_token.validator.name`, `error.type` (failed fetches) |
+//!
+//! A cache's and a validator's counts are observed per handle, so two of them reporting to
+//! one meter need different names (`metrics_name` on their builders; `default` otherwise), or
+//! the last one observed would stand for both.
 //!
 //! Names follow OpenTelemetry's conventions (dotted namespaces, UCUM units, `error.type` for
 //! failures). No attribute carries a user name, client ID, tenant, scope or token: every value
@@ -59,6 +63,13 @@ pub const KEY_FETCHES: &str = "b2c_token.validation.key_fetches";
 pub(crate) const GRANT: &str = "b2c_token.grant";
 /// OpenTelemetry's attribute for what went wrong.
 pub(crate) const ERROR_TYPE: &str = "error.type";
+/// The attribute naming a cache ([`TokenCacheBuilder::metrics_name`](crate::cache::TokenCacheBuilder::metrics_name)).
+pub(crate) const CACHE_NAME: &str = "b2c_token.cache.name";
+/// The attribute naming a validator ([`ValidatorBuilder::metrics_name`](crate::validate::ValidatorBuilder::metrics_name)).
+#[cfg(feature = "validate")]
+pub(crate) const VALIDATOR_NAME: &str = "b2c_token.validator.name";
+/// The name a cache or validator reports under when given none.
+pub(crate) const DEFAULT_NAME: &str = "default";
 
 /// The meter a handle reports to when its builder was given none.
 pub(crate) fn default_meter() -> Meter {

@@ -202,6 +202,8 @@ impl TokenCache {
             store: None,
             #[cfg(feature = "metrics")]
             meter: None,
+            #[cfg(feature = "metrics")]
+            metrics_name: crate::metrics::DEFAULT_NAME.to_owned(),
         }
     }
 
@@ -333,6 +335,8 @@ pub struct TokenCacheBuilder {
     store: Option<Arc<dyn TokenStore>>,
     #[cfg(feature = "metrics")]
     meter: Option<opentelemetry::metrics::Meter>,
+    #[cfg(feature = "metrics")]
+    metrics_name: String,
 }
 
 impl TokenCacheBuilder {
@@ -391,6 +395,16 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// The `b2c_token.cache.name` this cache's metrics carry (feature `metrics`). Default
+    /// `default`; caches reporting to one meter need different names. Choose a name that
+    /// identifies no one (a component, not a user or a client ID).
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_name(mut self, name: &str) -> Self {
+        self.metrics_name = name.to_owned();
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> TokenCache {
         #[cfg(feature = "metrics")]
@@ -410,10 +424,16 @@ impl TokenCacheBuilder {
                     store_failed_at: Mutex::new(None),
                     counters: self::stats::Counters::default(),
                     #[cfg(feature = "metrics")]
-                    lock_wait: crate::metrics::duration_histogram(
-                        &meter,
-                        crate::metrics::STORE_LOCK_WAIT,
-                        "Time a replica waited for another replica's fetch",
+                    lock_wait: (
+                        crate::metrics::duration_histogram(
+                            &meter,
+                            crate::metrics::STORE_LOCK_WAIT,
+                            "Time a replica waited for another replica's fetch",
+                        ),
+                        [opentelemetry::KeyValue::new(
+                            crate::metrics::CACHE_NAME,
+                            self.metrics_name,
+                        )],
                     ),
                 }),
                 index: Mutex::new(Index::default()),

@@ -27,8 +27,9 @@ pub(super) struct Shared {
     /// What the cache did, for `TokenCache::stats`.
     pub(super) counters: Counters,
     /// How long replicas waited for another's fetch (feature `metrics`).
+    /// With the cache's name, which every one of its metrics carries.
     #[cfg(feature = "metrics")]
-    pub(super) lock_wait: opentelemetry::metrics::Histogram<f64>,
+    pub(super) lock_wait: (opentelemetry::metrics::Histogram<f64>, [opentelemetry::KeyValue; 1]),
 }
 
 /// After a store call fails, fetches leave the store alone this long (then one probes it):
@@ -43,7 +44,7 @@ impl Shared {
     /// A wait for another replica's fetch ended (with its token, or at the lock's expiry).
     pub(super) fn waited_for_lock(&self, waited: Duration) {
         #[cfg(feature = "metrics")]
-        self.lock_wait.record(waited.as_secs_f64(), &[]);
+        self.lock_wait.0.record(waited.as_secs_f64(), &self.lock_wait.1);
         #[cfg(not(feature = "metrics"))]
         let _ = waited;
     }
@@ -103,7 +104,11 @@ pub(super) fn observe(meter: &opentelemetry::metrics::Meter, shared: &Arc<Shared
         let cache = std::sync::Arc::downgrade(shared);
         move |observer| {
             if let Some(shared) = cache.upgrade() {
-                report(&shared.counters.snapshot(), observer);
+                let observer = Named {
+                    observer,
+                    name: &shared.lock_wait.1[0],
+                };
+                report(&shared.counters.snapshot(), &observer);
             }
         }
     }
@@ -148,4 +153,21 @@ pub(super) fn observe(meter: &opentelemetry::metrics::Meter, shared: &Arc<Shared
             observer.observe(stats.store_errors, &[])
         }))
         .build();
+}
+
+/// An observer that adds the cache's name to every observation.
+#[cfg(feature = "metrics")]
+struct Named<'a> {
+    observer: &'a dyn opentelemetry::metrics::AsyncInstrument<u64>,
+    name: &'a opentelemetry::KeyValue,
+}
+
+#[cfg(feature = "metrics")]
+impl opentelemetry::metrics::AsyncInstrument<u64> for Named<'_> {
+    fn observe(&self, measurement: u64, attributes: &[opentelemetry::KeyValue]) {
+        let mut named = Vec::with_capacity(attributes.len() + 1);
+        named.push(self.name.clone());
+        named.extend_from_slice(attributes);
+        self.observer.observe(measurement, &named);
+    }
 }

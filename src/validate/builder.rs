@@ -33,6 +33,8 @@ pub struct ValidatorBuilder {
     timeout: Duration,
     #[cfg(feature = "metrics")]
     meter: Option<opentelemetry::metrics::Meter>,
+    #[cfg(feature = "metrics")]
+    metrics_name: String,
 }
 
 impl ValidatorBuilder {
@@ -56,6 +58,8 @@ impl ValidatorBuilder {
             timeout: DEFAULT_TIMEOUT,
             #[cfg(feature = "metrics")]
             meter: None,
+            #[cfg(feature = "metrics")]
+            metrics_name: crate::metrics::DEFAULT_NAME.to_owned(),
         }
     }
 
@@ -72,6 +76,15 @@ impl ValidatorBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
         self.meter = Some(meter.clone());
+        self
+    }
+
+    /// The `b2c_token.validator.name` this validator's metrics carry (feature `metrics`).
+    /// Default `default`; validators reporting to one meter need different names.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_name(mut self, name: &str) -> Self {
+        self.metrics_name = name.to_owned();
         self
     }
 
@@ -214,6 +227,7 @@ impl ValidatorBuilder {
                 #[cfg(feature = "metrics")]
                 metrics: super::metrics::ValidatorMetrics::new(
                     &self.meter.unwrap_or_else(crate::metrics::default_meter),
+                    self.metrics_name,
                 ),
             },
             seen: Seen::new(self.cache_capacity),

@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 
 use super::InvalidToken;
 use crate::error::Error;
-use crate::metrics::{ERROR_TYPE, KEY_FETCHES, VALIDATIONS};
+use crate::metrics::{ERROR_TYPE, KEY_FETCHES, VALIDATIONS, VALIDATOR_NAME};
 use crate::striped::StripedCounter;
 
 /// A validator's instruments. Results are counted where they happen (accepted tokens in a
@@ -18,6 +18,8 @@ use crate::striped::StripedCounter;
 pub(crate) struct ValidatorMetrics {
     counts: Arc<Counts>,
     key_fetches: Counter<u64>,
+    /// The validator's name, which every one of its metrics carries.
+    name: KeyValue,
 }
 
 #[derive(Default)]
@@ -28,9 +30,11 @@ struct Counts {
 }
 
 impl ValidatorMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, name: String) -> Self {
+        let name = KeyValue::new(VALIDATOR_NAME, name);
         let counts = Arc::new(Counts::default());
         let reading = Arc::downgrade(&counts);
+        let observed_name = name.clone();
         meter
             .u64_observable_counter(VALIDATIONS)
             .with_unit("{token}")
@@ -43,7 +47,13 @@ impl ValidatorMetrics {
                 let results = std::iter::once(("valid", counts.valid.sum()))
                     .chain(InvalidToken::REASONS.into_iter().zip(refused));
                 for (name, count) in results.filter(|&(_, count)| count > 0) {
-                    observer.observe(count, &[KeyValue::new("b2c_token.validation.result", name)]);
+                    observer.observe(
+                        count,
+                        &[
+                            observed_name.clone(),
+                            KeyValue::new("b2c_token.validation.result", name),
+                        ],
+                    );
                 }
             })
             .build();
@@ -54,6 +64,7 @@ impl ValidatorMetrics {
                 .with_unit("{fetch}")
                 .with_description("Metadata and key-set fetches by a validator")
                 .build(),
+            name,
         }
     }
 
@@ -71,8 +82,10 @@ impl ValidatorMetrics {
     /// One metadata + key-set fetch, and how it ended.
     pub(crate) fn key_fetch(&self, error: Option<&Error>) {
         match error {
-            None => self.key_fetches.add(1, &[]),
-            Some(error) => self.key_fetches.add(1, &[KeyValue::new(ERROR_TYPE, error.kind())]),
+            None => self.key_fetches.add(1, std::slice::from_ref(&self.name)),
+            Some(error) => self
+                .key_fetches
+                .add(1, &[self.name.clone(), KeyValue::new(ERROR_TYPE, error.kind())]),
         }
     }
 }

@@ -184,3 +184,39 @@ async fn client_cache_and_validator_report_through_opentelemetry_without_identif
         }
     }
 }
+
+/// Caches and validators are observed per handle: two on one meter keep their own counts under
+/// their names (before names, the last one observed stood for both).
+#[tokio::test]
+async fn two_caches_on_one_meter_report_under_their_names() {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let meter = provider.meter("test");
+    let tenant = FakeTenant::start().await.unwrap();
+    let daemon = tenant
+        .confidential_client(defaults::SIGNIN_POLICY)
+        .unwrap()
+        .build()
+        .unwrap();
+    let scopes = Scopes::new([tenant.api_default_scope()]).unwrap();
+    let orders = TokenCache::builder().meter(&meter).metrics_name("orders").build();
+    let billing = TokenCache::builder().meter(&meter).metrics_name("billing").build();
+    let unnamed = TokenCache::builder().meter(&meter).build();
+    for (cache, calls) in [(&orders, 3), (&billing, 5), (&unnamed, 2)] {
+        let source = cache.client_credentials(&daemon, &scopes);
+        for _ in 0..calls {
+            source.token().await.unwrap();
+        }
+    }
+    provider.force_flush().unwrap();
+    let metrics = points(&exporter);
+    let (_, lookups) = &metrics[names::CACHE_LOOKUPS];
+    let lookups_of = |name| sum(lookups, &[("b2c_token.cache.name", name)]);
+    assert_eq!(
+        (lookups_of("orders"), lookups_of("billing"), lookups_of("default")),
+        (3.0, 5.0, 2.0),
+        "{lookups:?}"
+    );
+}
