@@ -107,8 +107,9 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    /// A valid token: the cached one without waiting (no lock; under the async hit in docs/benchmarks.md), otherwise the result
-    /// of the one fetch for this key that every waiting thread shares.
+    /// A valid token: the cached one without waiting (no lock; cheaper than the async hit,
+    /// docs/benchmarks.md), otherwise the result of the one fetch for this key that every
+    /// waiting thread shares.
     ///
     /// # Errors
     /// As [`crate::TokenSource::token`], and [`crate::Error::BlockingInsideAsyncRuntime`]
