@@ -11,6 +11,8 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
+const REFUSED_USER: &str = "metrics-test@contoso.com";
+
 /// One data point: its attributes and its value (a sum) or count (a histogram).
 #[derive(Debug, Clone)]
 struct Point {
@@ -95,8 +97,9 @@ async fn client_cache_and_validator_report_through_opentelemetry_without_identif
     user.acquire_token_by_password(defaults::USERNAME, &Password::from(defaults::PASSWORD), &user_scopes)
         .await
         .unwrap();
+    // A user of this test's own: rejected passwords are remembered per account and process.
     let refused = user
-        .acquire_token_by_password(defaults::USERNAME, &Password::from("wrong password"), &user_scopes)
+        .acquire_token_by_password(REFUSED_USER, &Password::from("wrong password"), &user_scopes)
         .await;
     assert!(refused.is_err());
 
@@ -162,6 +165,7 @@ async fn client_cache_and_validator_report_through_opentelemetry_without_identif
     // No attribute value identifies anyone or carries a secret: every value is from a short list.
     let forbidden = [
         defaults::USERNAME,
+        REFUSED_USER,
         defaults::PASSWORD,
         defaults::CONFIDENTIAL_CLIENT_ID,
         defaults::PUBLIC_CLIENT_ID,
