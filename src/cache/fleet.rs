@@ -36,11 +36,42 @@ impl Entry {
         let token = stored.to_token(self.key.scopes.clone());
         let (refresh_at, _) = self.refresh_times(&token);
         if Instant::now() >= refresh_at {
+            // Due, so not served; but its refresh token is the fleet's newest unless this
+            // replica holds a later token: the refresh about to happen must use it (B2C
+            // refuses a rotated-away one, and without one the user would sign in again).
+            self.take_newer_refresh_token(state, credential, &token);
             return None;
         }
         tracing::debug!(key = ?self.key, "token from the store");
         self.install_versioned(state, credential, token.clone(), stored.version());
         Some(token)
+    }
+
+    /// Takes `stored`'s refresh token (proven to be this credential's) unless the newest token
+    /// this entry had for the credential (installed, or the last fetched, even if since
+    /// retired) was issued later.
+    fn take_newer_refresh_token(&self, state: &mut RefreshState, credential: &Credential, stored: &Token) {
+        let Some(refresh_token) = stored.refresh_token() else {
+            return;
+        };
+        let installed = self.current.load();
+        let installed = installed
+            .as_deref()
+            .filter(|installed| installed.fingerprint == credential.fingerprint)
+            .map(|installed| installed.token.issued_at());
+        let last_fetched = state
+            .last
+            .as_ref()
+            .filter(|last| last.fingerprint == credential.fingerprint)
+            .and_then(|last| last.result.as_ref().ok())
+            .map(Token::issued_at);
+        let ours_is_newer = installed
+            .into_iter()
+            .chain(last_fetched)
+            .any(|ours| ours > stored.issued_at());
+        if !ours_is_newer {
+            state.refresh_token = Some((credential.fingerprint, refresh_token.clone()));
+        }
     }
 
     /// Every fetch goes through here: the store first (another replica may have the token),

@@ -438,3 +438,35 @@ fn a_dead_runtime_leaves_tokens_served_only_while_valid() {
     assert!(source.cached().is_some());
     drop(tenant_thread);
 }
+
+/// A replica that meets a stored token already due for refresh (it starts late, or its
+/// scheduler ran late under load) must refresh with that token's refresh token, the fleet's
+/// newest: not sign the user in again with the password (and with B2C's rotation, an older
+/// refresh token of its own would be refused and revoke the grant). Failed before: the due
+/// stored token was ignored whole, refresh token included, and the replica, having none of its
+/// own, sent the password (found while looking into
+/// `redis_store::rotated_refresh_tokens_reach_every_replica` failing under CI load).
+#[tokio::test]
+async fn a_due_stored_token_still_hands_over_its_refresh_token() {
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(2))
+        .old_refresh_tokens_stay_valid(false)
+        .start()
+        .await
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let a = TokenCache::builder().store(store.clone()).build();
+    let a_source = user_source(&a, &tenant);
+    a_source.token().await.unwrap();
+    drop((a_source, a)); // the replica that signed in goes away
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    // A new replica: the stored token is past due, its refresh token still good.
+    let b = TokenCache::builder().store(store).build();
+    user_source(&b, &tenant).token().await.unwrap();
+    assert_eq!(
+        tenant.token_requests(GrantKind::Password),
+        1,
+        "the new replica signed the user in again instead of refreshing"
+    );
+    assert_eq!(tenant.token_requests(GrantKind::RefreshToken), 1);
+}
