@@ -1,6 +1,7 @@
 //! The store protocol every fetch follows (docs/scaling.md): adopt a stored token earned by the
-//! same credential and not yet due for refresh; otherwise fetch under the store's lock while
-//! other replicas wait for that token. Without a store, or while it fails, fetch alone.
+//! same credential and not yet due for refresh (a due one still hands over its refresh token);
+//! otherwise fetch under the store's lock while other replicas wait for that token. Without a
+//! store, or while it fails, fetch alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +15,9 @@ use crate::error::Result;
 use crate::token::Token;
 
 impl Entry {
-    /// A stored token for `credential` that is not yet due for refresh, installed. Tokens
-    /// another credential earned are not taken, nor any while the credential cannot say who
-    /// it is (`Credential::proven`).
+    /// A stored token for `credential` that is not yet due for refresh, installed; a due one
+    /// only gives its refresh token. Tokens another credential earned are not taken, nor any
+    /// while the credential cannot say who it is (`Credential::proven`).
     pub(super) async fn adopt_stored(
         self: &Arc<Self>,
         state: &mut RefreshState,
