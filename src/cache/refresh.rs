@@ -181,6 +181,14 @@ impl Entry {
     }
 
     /// Whether `token` is the one currently installed.
+    /// Whether the token installed was earned by another credential than `fingerprint`'s.
+    pub(super) fn holds_another_credentials(&self, fingerprint: u64) -> bool {
+        self.current
+            .load()
+            .as_deref()
+            .is_some_and(|installed| installed.fingerprint != fingerprint)
+    }
+
     pub(super) fn holds(&self, token: &Token) -> bool {
         self.current
             .load()

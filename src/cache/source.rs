@@ -83,10 +83,15 @@ impl TokenSource {
         if !entry.referenced.load(Ordering::Relaxed) {
             entry.referenced.store(true, Ordering::Relaxed);
         }
-        if !entry.read.load(Ordering::Relaxed) {
+        let served = entry.with_servable(self.fingerprint, f);
+        // Demand for the entry's token: a hit, or a miss by the credential that holds it (or
+        // by anyone while it holds none); not a call by another credential, which the token
+        // cannot serve and whose calls must not keep it refreshed.
+        if (served.is_some() || !entry.holds_another_credentials(self.fingerprint))
+            && !entry.read.load(Ordering::Relaxed)
+        {
             entry.read.store(true, Ordering::Relaxed);
         }
-        let served = entry.with_servable(self.fingerprint, f);
         if served.is_some() {
             entry.shared.counters.hit();
         }

@@ -233,3 +233,46 @@ async fn endpoints_that_differ_in_path_or_query_case_do_not_share_an_entry() {
         );
     }
 }
+
+/// Calls by another credential are no demand for the token an entry holds: a caller with a
+/// wrong secret, calling all the time, must not keep the right credential's token refreshed
+/// ahead of expiry (each refresh is a request for nobody). Failed before: every call set the
+/// entry's "read since refresh" bit before the credential was compared, and the right
+/// credential's token was refreshed again in a window only the wrong caller called in.
+#[tokio::test]
+async fn another_credentials_calls_do_not_keep_a_token_refreshed() {
+    let tenant = FakeTenant::builder()
+        .access_token_lifetime(Duration::from_secs(4))
+        .start()
+        .await
+        .unwrap();
+    let client = |secret: &str| {
+        tenant
+            .confidential_client(defaults::SIGNIN_POLICY)
+            .unwrap()
+            .client_secret(secret)
+            .retry_policy(b2c_token::client::RetryPolicy::none())
+            .build()
+            .unwrap()
+    };
+    let cache = TokenCache::new();
+    let right = cache.client_credentials(&client(defaults::CLIENT_SECRET), &api(&tenant));
+    let wrong = cache.client_credentials(&client("not the secret"), &api(&tenant));
+    let right_requests = || {
+        tenant
+            .requests()
+            .iter()
+            .filter(|r| r.form_value("client_secret") == Some(defaults::CLIENT_SECRET))
+            .count()
+    };
+    right.token().await.unwrap(); // fetched, and (its caller counting as a reader) refreshed once
+    tokio::time::sleep(Duration::from_millis(2_400)).await;
+    assert_eq!(right_requests(), 2, "the first proactive refresh");
+    // The next window: only the wrong credential calls.
+    let until = tokio::time::Instant::now() + Duration::from_millis(2_200);
+    while tokio::time::Instant::now() < until {
+        assert!(wrong.token().await.is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(right_requests(), 2, "refreshed for a caller it cannot serve");
+}
