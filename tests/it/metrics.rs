@@ -20,6 +20,22 @@ struct Point {
     value: f64,
 }
 
+/// An OpenTelemetry SDK as an application sets it up, with an in-memory exporter to read.
+fn sdk() -> (SdkMeterProvider, InMemoryMetricExporter, opentelemetry::metrics::Meter) {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let meter = provider.meter("test");
+    (provider, exporter, meter)
+}
+
+/// Everything reported so far, by metric name.
+fn collected(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> BTreeMap<String, (String, Vec<Point>)> {
+    provider.force_flush().unwrap();
+    points(exporter)
+}
+
 fn points(exporter: &InMemoryMetricExporter) -> BTreeMap<String, (String, Vec<Point>)> {
     let mut out: BTreeMap<String, (String, Vec<Point>)> = BTreeMap::new();
     let finished = exporter.get_finished_metrics().unwrap();
@@ -68,11 +84,7 @@ fn sum(points: &[Point], filter: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn client_cache_and_validator_report_through_opentelemetry_without_identifiers() {
-    let exporter = InMemoryMetricExporter::default();
-    let provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
-    let meter = provider.meter("test");
+    let (provider, exporter, meter) = sdk();
 
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = tenant
@@ -119,8 +131,7 @@ async fn client_cache_and_validator_report_through_opentelemetry_without_identif
     assert!(validator.validate(&tenant.mint(&expired)).await.is_err());
     assert!(validator.validate("not.a.token").await.is_err());
 
-    provider.force_flush().unwrap();
-    let metrics = points(&exporter);
+    let metrics = collected(&provider, &exporter);
 
     let (unit, requests) = &metrics[names::TOKEN_REQUESTS];
     assert_eq!(unit, "{request}");
@@ -193,11 +204,7 @@ async fn client_cache_and_validator_report_through_opentelemetry_without_identif
 /// their names (before names, the last one observed stood for both).
 #[tokio::test]
 async fn two_caches_on_one_meter_report_under_their_names() {
-    let exporter = InMemoryMetricExporter::default();
-    let provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
-    let meter = provider.meter("test");
+    let (provider, exporter, meter) = sdk();
     let tenant = FakeTenant::start().await.unwrap();
     let daemon = tenant
         .confidential_client(defaults::SIGNIN_POLICY)
@@ -214,8 +221,7 @@ async fn two_caches_on_one_meter_report_under_their_names() {
             source.token().await.unwrap();
         }
     }
-    provider.force_flush().unwrap();
-    let metrics = points(&exporter);
+    let metrics = collected(&provider, &exporter);
     let (_, lookups) = &metrics[names::CACHE_LOOKUPS];
     let lookups_of = |name| sum(lookups, &[("b2c_token.cache.name", name)]);
     assert_eq!(
