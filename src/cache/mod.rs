@@ -424,17 +424,14 @@ impl TokenCacheBuilder {
                     store_failed_at: Mutex::new(None),
                     counters: self::stats::Counters::default(),
                     #[cfg(feature = "metrics")]
-                    lock_wait: (
-                        crate::metrics::duration_histogram(
+                    metrics: self::shared::CacheMetrics {
+                        lock_wait: crate::metrics::duration_histogram(
                             &meter,
                             crate::metrics::STORE_LOCK_WAIT,
                             "Time a replica waited for another replica's fetch",
                         ),
-                        [opentelemetry::KeyValue::new(
-                            crate::metrics::CACHE_NAME,
-                            self.metrics_name,
-                        )],
-                    ),
+                        name: opentelemetry::KeyValue::new(crate::metrics::CACHE_NAME, self.metrics_name),
+                    },
                 }),
                 index: Mutex::new(Index::default()),
                 listening: std::sync::atomic::AtomicBool::new(false),

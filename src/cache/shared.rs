@@ -27,9 +27,8 @@ pub(super) struct Shared {
     /// What the cache did, for `TokenCache::stats`.
     pub(super) counters: Counters,
     /// How long replicas waited for another's fetch (feature `metrics`).
-    /// With the cache's name, which every one of its metrics carries.
     #[cfg(feature = "metrics")]
-    pub(super) lock_wait: (opentelemetry::metrics::Histogram<f64>, [opentelemetry::KeyValue; 1]),
+    pub(super) metrics: CacheMetrics,
 }
 
 /// After a store call fails, fetches leave the store alone this long (then one probes it):
@@ -44,7 +43,9 @@ impl Shared {
     /// A wait for another replica's fetch ended (with its token, or at the lock's expiry).
     pub(super) fn waited_for_lock(&self, waited: Duration) {
         #[cfg(feature = "metrics")]
-        self.lock_wait.0.record(waited.as_secs_f64(), &self.lock_wait.1);
+        self.metrics
+            .lock_wait
+            .record(waited.as_secs_f64(), std::slice::from_ref(&self.metrics.name));
         #[cfg(not(feature = "metrics"))]
         let _ = waited;
     }
@@ -85,6 +86,14 @@ impl Shared {
     }
 }
 
+/// A cache's synchronous instrument and the name every one of its metrics carries (feature
+/// `metrics`); its counts are observed from `Counters` by [`observe`].
+#[cfg(feature = "metrics")]
+pub(super) struct CacheMetrics {
+    pub(super) lock_wait: opentelemetry::metrics::Histogram<f64>,
+    pub(super) name: opentelemetry::KeyValue,
+}
+
 /// Reports a cache's counters through observable instruments (feature `metrics`): read when
 /// the exporter collects, so a hit does nothing it did not already do. The callbacks hold the
 /// cache weakly: a dropped cache reports nothing more.
@@ -106,7 +115,7 @@ pub(super) fn observe(meter: &opentelemetry::metrics::Meter, shared: &Arc<Shared
             if let Some(shared) = cache.upgrade() {
                 let observer = Named {
                     observer,
-                    name: &shared.lock_wait.1[0],
+                    name: &shared.metrics.name,
                 };
                 report(&shared.counters.snapshot(), &observer);
             }
