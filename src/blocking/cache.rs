@@ -34,9 +34,7 @@ impl TokenCache {
     /// # Errors
     /// [`crate::Error::Config`] when the thread cannot be started.
     pub fn new() -> Result<Self> {
-        let background = Background::start()?;
-        let inner = background.enter(crate::TokenCache::new);
-        Ok(Self { inner, background })
+        Self::from_async(crate::TokenCache::new())
     }
 
     /// Wraps an async cache built with [`crate::TokenCache::builder`] (its sizes, refresh
@@ -57,25 +55,28 @@ impl TokenCache {
     /// [`TokenSource::token`] for every request.
     #[must_use]
     pub fn client_credentials(&self, client: &Client, scopes: &Scopes) -> TokenSource {
-        self.source(self.inner.client_credentials(client.as_async(), scopes))
+        self.source(|cache| cache.client_credentials(client.as_async(), scopes))
     }
 
     /// The source of a user's ROPC tokens (see [`crate::TokenCache::password`]).
     #[must_use]
     pub fn password(&self, client: &Client, username: &str, password: &Password, scopes: &Scopes) -> TokenSource {
-        self.source(self.inner.password(client.as_async(), username, password, scopes))
+        self.source(|cache| cache.password(client.as_async(), username, password, scopes))
     }
 
-    fn source(&self, inner: crate::TokenSource) -> TokenSource {
+    /// A source from the async cache, got in the background runtime's context: what the
+    /// async cache starts then (the listener for other replicas' invalidations) runs there.
+    fn source(&self, get: impl FnOnce(&crate::TokenCache) -> crate::TokenSource) -> TokenSource {
         TokenSource {
-            inner,
+            inner: self.background.enter(|| get(&self.inner)),
             background: self.background.clone(),
         }
     }
 
     /// Drops the token cached for `key` (see [`crate::TokenCache::invalidate`]).
     pub fn invalidate(&self, key: &CacheKey) {
-        self.inner.invalidate(key);
+        // In the runtime's context: removing the token from a store happens in a task.
+        self.background.enter(|| self.inner.invalidate(key));
     }
 
     /// What the cache did so far (see [`crate::TokenCache::stats`]).
@@ -129,7 +130,8 @@ impl TokenSource {
 
     /// An API refused `token` (HTTP 401): see [`crate::TokenSource::invalidate_if_current`].
     pub fn invalidate_if_current(&self, token: &Token) -> bool {
-        self.inner.invalidate_if_current(token)
+        // In the runtime's context: removing the token from a store happens in a task.
+        self.background.enter(|| self.inner.invalidate_if_current(token))
     }
 
     /// The key this source serves.

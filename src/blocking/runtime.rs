@@ -57,7 +57,8 @@ impl Background {
         Ok(self.runtime().block_on(future))
     }
 
-    /// Runs `f` in the runtime's context: what it spawns (the cache's timer) lands there.
+    /// Runs `f` in the runtime's context: what it spawns (a store removal, the invalidation
+    /// listener) lands there, not nowhere for want of a runtime on the caller's thread.
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self.runtime().enter();
         f()

@@ -223,3 +223,31 @@ fn the_way_out_the_error_names_works() {
     assert!(on_own_thread.is_ok());
     assert_eq!(tenant.total_token_requests(), 1);
 }
+
+/// What the async cache does on the side in its runtime (dropping an invalidated token from the
+/// store, listening for other replicas' invalidations) happens for the blocking cache too, on
+/// its own thread. Failed before: those calls found no runtime on the caller's thread and were
+/// skipped, so a token an API refused stayed in the store and a new replica was served it.
+#[test]
+fn an_invalidated_token_leaves_the_store_for_every_replica() {
+    let tenant = start(FakeTenant::builder());
+    let client = daemon(&tenant);
+    let store = Arc::new(b2c_token::store::MemoryStore::new());
+    let replica = || TokenCache::from_async(b2c_token::TokenCache::builder().store(store.clone()).build()).unwrap();
+    let first = replica();
+    let source = first.client_credentials(&client, &scopes(&tenant));
+    let refused = source.token().unwrap();
+    assert!(source.invalidate_if_current(&refused)); // the API answered 401
+                                                     // The removal runs on the cache's thread: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !store.is_empty() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let late = replica().client_credentials(&client, &scopes(&tenant)).token().unwrap();
+    assert_ne!(
+        late.access_token().unwrap().expose_secret(),
+        refused.access_token().unwrap().expose_secret(),
+        "a new replica was served the token the API refused"
+    );
+    assert_eq!(tenant.total_token_requests(), 2);
+}
